@@ -1,0 +1,70 @@
+"""Starting a workflow from a webhook: one call, and a definite HTTP answer for every outcome.
+
+Started → 202; already started or completed under the same ID → 200 "duplicate" (the workflow ID
+is the dedup, so redeliveries and duplicate hooks do nothing twice); Temporal unreachable → 503 so
+GitLab redelivers with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+log = logging.getLogger(__name__)
+
+_RPC_TIMEOUT = timedelta(seconds=5)
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+
+
+async def start_workflow(
+    client: Client,
+    workflow: str,
+    arg: Any,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    search_attributes: TypedSearchAttributes,
+    reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
+) -> JSONResponse:
+    try:
+        await client.start_workflow(
+            workflow,
+            arg,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=reuse_policy,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=search_attributes,
+            rpc_timeout=_RPC_TIMEOUT,
+        )
+    except WorkflowAlreadyStartedError:
+        return JSONResponse({"status": "duplicate", "workflow_id": workflow_id}, status_code=200)
+    except RPCError as exc:
+        if exc.status in _UNAVAILABLE:
+            log.warning("temporal unavailable, asking GitLab to redeliver: %s", exc.status.name)
+            return JSONResponse(
+                {"status": "unavailable", "reason": "workflow service unavailable, retry later"},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
+        raise
+    except (ConnectionError, RuntimeError) as exc:
+        # A lazy client that never reached the server raises here rather than an RPCError.
+        log.warning("temporal unreachable: %s", type(exc).__name__)
+        return JSONResponse(
+            {"status": "unavailable", "reason": "workflow service unreachable, retry later"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
+    return JSONResponse({"status": "queued", "workflow_id": workflow_id}, status_code=202)
+
+
+def ignored(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "ignored", "reason": reason}, status_code=200)

@@ -1,0 +1,140 @@
+"""Workflow inputs and results, and the values activities hand each other.
+
+Everything here travels through Temporal history and the Web UI, so it is small JSON and never a
+secret: references (project, MR IID, SHAs) instead of diffs or file contents, and bounded lists.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_FINDINGS = 50
+MAX_BODY_CHARS = 4000
+
+
+class Trigger(StrEnum):
+    WEBHOOK = "webhook"
+    POLLER = "poller"
+    MANUAL = "manual"
+    DISCUSSION = "discussion"
+
+
+class _Model(BaseModel):
+    # Unknown fields are refused so a typo in `temporal workflow start --input` fails loudly.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- ReviewMR ---------------------------------------------------------------------------------------
+class ReviewMRInput(_Model):
+    project_id: int = Field(gt=0)
+    mr_iid: int = Field(gt=0)
+    head_sha: str | None = Field(None, pattern=r"^[0-9a-f]{7,64}$", description="Looked up when omitted")
+    trigger: Trigger = Trigger.MANUAL
+
+
+Severity = Literal["critical", "major", "minor", "info"]
+
+
+class Finding(_Model):
+    file: str = Field(min_length=1, max_length=1000)
+    line: int = Field(ge=1)
+    end_line: int | None = Field(None, ge=1)
+    side: Literal["new", "old"] = "new"
+    severity: Severity = "minor"
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field("", max_length=MAX_BODY_CHARS)
+    suggestion: str | None = Field(None, max_length=20_000)
+
+
+ResolutionStatus = Literal["resolved", "partial", "not_addressed"]
+
+
+class Resolution(_Model):
+    thread_id: str = Field(min_length=1, max_length=100)
+    status: ResolutionStatus
+    reply: str = Field("", max_length=MAX_BODY_CHARS)
+
+
+class MRInfo(_Model):
+    """What the workflow needs to know about an MR to decide; no description or diff."""
+
+    project_id: int
+    mr_iid: int
+    title: str
+    state: str
+    draft: bool
+    head_sha: str
+    base_sha: str
+    start_sha: str
+    source_branch: str
+    target_branch: str
+    source_project_id: int
+    author_username: str
+    web_url: str
+
+
+class ReviewRunInput(_Model):
+    project_id: int
+    mr_iid: int
+    head_sha: str
+    workflow_id: str
+
+
+class ReviewRunResult(_Model):
+    findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    resolutions: list[Resolution] = Field(default_factory=list, max_length=200)
+    summary: str = Field("", max_length=MAX_BODY_CHARS)
+    reviewed_from_sha: str | None = None  # set for incremental reviews
+    full_review_reason: str = ""  # why a full review was done when an earlier one existed
+    skipped_files: list[str] = Field(default_factory=list, max_length=500)
+    reviewed_files: int = 0
+    nothing_to_review: bool = False
+
+
+class PostReviewInput(_Model):
+    project_id: int
+    mr_iid: int
+    head_sha: str
+    workflow_id: str
+    run: ReviewRunResult
+
+
+class PostReviewResult(_Model):
+    superseded: bool = False
+    inline: int = 0
+    fallback: int = 0
+    rejected_positions: int = 0
+    duplicates_dropped: int = 0
+    already_posted: int = 0
+    resolved: int = 0
+    partial: int = 0
+
+
+class ReviewMRResult(_Model):
+    status: Literal["posted", "skipped", "superseded", "failed"]
+    reason: str = ""
+    head_sha: str = ""
+    posted: PostReviewResult | None = None
+
+
+class ReviewProgress(_Model):
+    step: str
+    head_sha: str = ""
+    findings: int = 0
+    inline: int = 0
+    fallback: int = 0
+
+
+class CheckResult(_Model):
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class DiagnoseResult(_Model):
+    version: str
+    task_executor: str
+    checks: list[CheckResult]

@@ -1,0 +1,291 @@
+"""The one configuration model of the service, read from the environment and `.env`.
+
+Variable names follow the seed where it had them (GITLAB_URL, JIRA_PROJECT_MAP, ...), so an operator
+can carry an existing `.env` over. Secrets are `SecretStr`: they print as `**********`, and
+`secret_values()` lists them for the log redaction filter and the canary tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TaskExecutor(StrEnum):
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
+class ResolutionBehavior(StrEnum):
+    AUTO_RESOLVE = "auto-resolve"
+    SUGGEST = "suggest"
+    OFF = "off"
+
+
+class AccessLevel(StrEnum):
+    """GitLab access levels by name; the members API reports them as numbers."""
+
+    GUEST = "guest"
+    REPORTER = "reporter"
+    DEVELOPER = "developer"
+    MAINTAINER = "maintainer"
+    OWNER = "owner"
+
+    @property
+    def number(self) -> int:
+        return {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}[self.value]
+
+
+class JiraProjectMapping(BaseModel):
+    """One entry of JIRA_PROJECT_MAP: a Jira project key mapped to the GitLab repository it changes."""
+
+    repo: str = Field(description="GitLab project path (group/name) or numeric ID")
+    target_branch: str = "main"
+    trigger_status: str | None = None
+    in_progress_status: str | None = None
+    in_review_status: str | None = None
+    failed_status: str | None = None
+    test_command: str | None = Field(
+        default=None, description="Command the service runs after the agent for test evidence"
+    )
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- GitLab -----------------------------------------------------------------------------
+    gitlab_url: str = Field("https://gitlab.com", description="Base URL of the GitLab instance")
+    gitlab_token: SecretStr | None = Field(None, description="GitLab token of the agent's user (api scope)")
+    gitlab_webhook_secret: SecretStr | None = Field(
+        None, description="Secret token GitLab sends in X-Gitlab-Token; webhooks are refused without it"
+    )
+    gitlab_projects: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated project paths or IDs to serve (empty: all)"
+    )
+    gitlab_poll: bool = Field(False, description="Poll GitLab for MRs with a Temporal Schedule")
+    gitlab_poll_interval: int = Field(60, ge=10, description="Seconds between GitLab polls")
+    gitlab_agent_username: str | None = Field(
+        None, description="Username of the agent's GitLab user (looked up with the token when unset)"
+    )
+    gitlab_ssl_verify: bool = Field(True, description="Verify GitLab's TLS certificate")
+
+    # --- Copilot / model provider -------------------------------------------------------------
+    github_token: SecretStr | None = Field(None, description="GitHub token with a Copilot subscription")
+    copilot_model: str = Field("gpt-4.1", description="Model name given to the Copilot CLI")
+    copilot_provider_type: str = Field("", description='BYOK provider: "openai", "azure", "anthropic" or ""')
+    copilot_provider_base_url: str = Field("", description="BYOK provider base URL (e.g. http://host/v1)")
+    copilot_provider_api_key: SecretStr | None = Field(None, description="BYOK provider API key")
+    copilot_cli_path: str = Field(
+        "", description="Path of the copilot executable (default: the pinned one under node_modules)"
+    )
+    copilot_cache_dir: str = Field(
+        "", description="XDG cache dir where the Copilot CLI unpacks itself (default: .data/copilot-cache)"
+    )
+    copilot_timeout: int = Field(600, ge=10, description="Seconds one agent run may take")
+
+    # --- Jira ----------------------------------------------------------------------------------
+    jira_url: str = Field("", description="Base URL of Jira (empty: Jira integration off)")
+    jira_email: str = Field("", description="Jira user e-mail (Basic auth); empty for bearer (PAT) auth")
+    jira_api_token: SecretStr | None = Field(None, description="Jira API token or PAT")
+    jira_project_map: Annotated[dict[str, JiraProjectMapping], NoDecode] = Field(
+        default_factory=dict, description="JSON: Jira project key -> {repo, target_branch, ...}"
+    )
+    jira_trigger_status: str = Field("AI Ready", description="Status that hands an issue to the agent")
+    jira_in_progress_status: str = Field("In Progress", description="Status while the agent works")
+    jira_in_review_status: str = Field("In Review", description="Status once the draft MR is open")
+    jira_failed_status: str = Field(
+        "", description="Status on failure (empty: back to the trigger status, labelled as failed)"
+    )
+    jira_poll_interval: int = Field(30, ge=5, description="Seconds between Jira polls")
+
+    # --- Review behaviour -----------------------------------------------------------------------
+    review_drafts: bool = Field(False, description="Review draft MRs too")
+    review_max_diff_lines: int = Field(3000, ge=50, description="Diff lines sent to the agent per review")
+    review_exclude: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "*.lock",
+            "package-lock.json",
+            "yarn.lock",
+            "pnpm-lock.yaml",
+            "poetry.lock",
+            "uv.lock",
+            "go.sum",
+            "Cargo.lock",
+            "vendor/**",
+            "node_modules/**",
+            "*.min.js",
+            "*.min.css",
+            "*.pb.go",
+            "*_pb2.py",
+            "dist/**",
+        ],
+        description="Comma-separated globs of files never reviewed (lockfiles, generated, vendored)",
+    )
+    resolution_behavior: ResolutionBehavior = Field(
+        ResolutionBehavior.AUTO_RESOLVE, description="What to do with the agent's own fixed threads"
+    )
+    discussion_push: bool = Field(True, description="Allow pushing requested changes from MR notes")
+    discussion_push_min_access: AccessLevel = Field(
+        AccessLevel.DEVELOPER, description="Lowest project role whose notes may make the agent push"
+    )
+    auto_merge_enabled: bool = Field(False, description="Open implementation MRs as ready, not Draft")
+
+    # --- Agent execution ------------------------------------------------------------------------
+    task_executor: TaskExecutor = Field(TaskExecutor.LOCAL, description='"local" or "kubernetes"')
+    work_dir: str = Field("", description="Where clones and run directories live (default: .data/work)")
+    k8s_namespace: str = Field("", description="Namespace for agent Jobs (default: the worker's own)")
+    k8s_job_image: str = Field("", description="Image of agent Jobs (default: the worker image)")
+    k8s_job_timeout: int = Field(900, ge=30, description="activeDeadlineSeconds of an agent Job")
+    k8s_job_ttl: int = Field(600, ge=0, description="ttlSecondsAfterFinished of an agent Job")
+    k8s_job_cpu_limit: str = Field("1", description="CPU limit of an agent Job")
+    k8s_job_memory_limit: str = Field("1Gi", description="Memory limit of an agent Job")
+    k8s_job_cpu_request: str = Field("250m", description="CPU request of an agent Job")
+    k8s_job_memory_request: str = Field("512Mi", description="Memory request of an agent Job")
+    k8s_secret_name: str = Field("", description="Secret holding GITLAB_TOKEN for the Job's clone step")
+    k8s_api_url: str = Field("", description="Kubernetes API URL (default: in-cluster config)")
+    max_concurrent_agent_runs: int = Field(4, ge=1, description="Agent runs one worker executes at once")
+
+    # --- Temporal --------------------------------------------------------------------------------
+    temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend")
+    temporal_namespace: str = Field("default", description="Temporal namespace")
+    temporal_task_queue: str = Field("gitlab-copilot-agent", description="Task queue of the worker")
+    temporal_tls: bool = Field(False, description="Use TLS to reach Temporal")
+    temporal_tls_cert: str = Field("", description="Client certificate file (mTLS)")
+    temporal_tls_key: str = Field("", description="Client key file (mTLS)")
+    temporal_tls_ca: str = Field("", description="CA certificate file of the server")
+    temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud)")
+
+    # --- Service -----------------------------------------------------------------------------
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    environment: str = Field("", description="deployment.environment of traces and metrics")
+    otel_exporter_otlp_endpoint: str = Field("", description="OTLP/HTTP endpoint (empty: no export)")
+    metrics_port: int = Field(0, ge=0, description="Port of the Prometheus scrape endpoint (0: off)")
+    enable_docs: bool = Field(False, description="Serve /docs and /openapi.json")
+    max_webhook_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest webhook body accepted (413 above)"
+    )
+
+    # ---------------------------------------------------------------------------------------------
+    @field_validator("gitlab_projects", "review_exclude", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("jira_project_map", mode="before")
+    @classmethod
+    def _project_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+        return value
+
+    @field_validator("gitlab_url", "jira_url", "copilot_provider_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.gitlab_poll and not self.gitlab_projects:
+            raise ValueError("GITLAB_POLL=true needs GITLAB_PROJECTS (the projects to poll)")
+        if self.jira_url and not self.jira_project_map:
+            raise ValueError("JIRA_URL is set but JIRA_PROJECT_MAP is empty")
+        return self
+
+    # --- derived values ---------------------------------------------------------------------------
+    @property
+    def jira_enabled(self) -> bool:
+        return bool(self.jira_url and self.jira_api_token and self.jira_project_map)
+
+    @property
+    def data_dir(self) -> Path:
+        return REPO_ROOT / ".data"
+
+    @property
+    def work_path(self) -> Path:
+        return Path(self.work_dir) if self.work_dir else self.data_dir / "work"
+
+    @property
+    def copilot_cache_path(self) -> Path:
+        return Path(self.copilot_cache_dir) if self.copilot_cache_dir else self.data_dir / "copilot-cache"
+
+    @property
+    def copilot_executable(self) -> str:
+        if self.copilot_cli_path:
+            return self.copilot_cli_path
+        return str(REPO_ROOT / "node_modules" / "@github" / "copilot-linux-x64" / "copilot")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for redaction and canary checks."""
+        secrets = [
+            self.gitlab_token,
+            self.gitlab_webhook_secret,
+            self.github_token,
+            self.copilot_provider_api_key,
+            self.jira_api_token,
+            self.temporal_api_key,
+        ]
+        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """A readable table of what is wrong with the configuration: variable, problem, meaning."""
+    rows = [("VARIABLE", "PROBLEM", "MEANING")]
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = Settings.model_fields.get(field)
+        variable = field.upper() if field else "(configuration)"
+        problem = "missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+        rows.append((variable, problem, (info.description or "") if info else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows]
+    return "Invalid configuration (environment or .env):\n" + "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. An invalid configuration exits with code 1 and a readable table."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(describe_errors(exc), file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+__all__ = [
+    "AccessLevel",
+    "JiraProjectMapping",
+    "ResolutionBehavior",
+    "Settings",
+    "TaskExecutor",
+    "get_settings",
+]

@@ -1,0 +1,62 @@
+"""How every process of the service reaches Temporal: one place for address, TLS, API key, the
+pydantic data converter and the search attributes the workflows set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from temporalio.client import Client, Interceptor, TLSConfig
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from contracts.settings import Settings
+
+# Custom search attributes: registered by `make temporal` / `python worker.py bootstrap`, set by the
+# workflows, so operators can filter runs by project, MR and Jira key in the Web UI.
+GITLAB_PROJECT = SearchAttributeKey.for_keyword("GitLabProject")
+MERGE_REQUEST_IID = SearchAttributeKey.for_int("MergeRequestIID")
+HEAD_SHA = SearchAttributeKey.for_keyword("HeadSHA")
+JIRA_ISSUE_KEY = SearchAttributeKey.for_keyword("JiraIssueKey")
+TRIGGER_SOURCE = SearchAttributeKey.for_keyword("TriggerSource")
+SEARCH_ATTRIBUTES = (GITLAB_PROJECT, MERGE_REQUEST_IID, HEAD_SHA, JIRA_ISSUE_KEY, TRIGGER_SOURCE)
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    if not (settings.temporal_tls or settings.temporal_tls_cert or settings.temporal_api_key):
+        return False
+    read = lambda name: Path(name).read_bytes() if name else None  # noqa: E731
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        client_cert=read(settings.temporal_tls_cert),
+        client_private_key=read(settings.temporal_tls_key),
+    )
+
+
+async def connect(
+    settings: Settings, *, lazy: bool = False, interceptors: Sequence[Interceptor] = ()
+) -> Client:
+    """Connect a client. `lazy=True` lets the API start while Temporal is still down (/ready says so)."""
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=api_key,
+        tls=_tls(settings),
+        data_converter=pydantic_data_converter,
+        interceptors=list(interceptors),
+        lazy=lazy,
+    )
+
+
+def review_search_attributes(
+    project_id: int, mr_iid: int, head_sha: str | None, trigger: str
+) -> TypedSearchAttributes:
+    pairs = [
+        SearchAttributePair(GITLAB_PROJECT, str(project_id)),
+        SearchAttributePair(MERGE_REQUEST_IID, mr_iid),
+        SearchAttributePair(TRIGGER_SOURCE, trigger),
+    ]
+    if head_sha:
+        pairs.append(SearchAttributePair(HEAD_SHA, head_sha))
+    return TypedSearchAttributes(pairs)

@@ -1,0 +1,28 @@
+"""Diagnose: an operator's "is this worker able to work?" check, runnable from the CLI or the UI.
+
+`temporal workflow execute --type Diagnose --task-queue gitlab-copilot-agent --input '{}'`
+returns what the worker sees: versions, executor, and whether GitLab, Jira, git and the Copilot CLI
+answer. It posts nothing anywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.diagnose import DiagnoseActivities
+    from contracts.models import DiagnoseResult
+
+
+@workflow.defn(name="Diagnose")
+class Diagnose:
+    @workflow.run
+    async def run(self, _: dict | None = None) -> DiagnoseResult:
+        return await workflow.execute_activity(
+            DiagnoseActivities.diagnose_worker,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
