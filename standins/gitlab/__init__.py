@@ -1,0 +1,5 @@
+"""A stateful GitLab stand-in: REST v4 subset for python-gitlab and git smart HTTP for git."""
+
+from standins.gitlab.server import GitLabStandIn
+
+__all__ = ["GitLabStandIn"]
