@@ -1,0 +1,493 @@
+"""One run of the real Copilot CLI on a clone: sandboxed tools, a minimal environment, checked results.
+
+`await run_copilot(CopilotRun(...))` is async so a Temporal activity can heartbeat and be cancelled
+while it waits; cancellation and the timeout kill the CLI's whole process tree.
+
+What the CLI gets (measured against CLI 1.0.102, see tests/agent/):
+- the prompt on stdin, never in argv (no 128 KiB MAX_ARG_STRLEN limit, not visible in `ps`);
+- `--available-tools`: reviews see only view/grep/glob plus our report tools (MCP tools must be listed
+  too, as `<server>-<tool>`, or they are hidden); `--deny-tool write/shell` backs that up, and
+  `--disallow-temp-dir` keeps file tools out of other runs' temp dirs;
+- an environment built from an allowlist (never os.environ wholesale), a fresh HOME per run, and
+  `--secret-env-vars` so the CLI strips the provider key / GitHub token from shell and MCP children.
+
+The exit code alone proves nothing (denied tools still exit 0): the outcome is built from the report
+tool's JSONL file, and a run without its required report raises `AgentNoResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from contracts.settings import Settings
+from executors import report_tool
+from executors.report_tool import (
+    ChangeReport,
+    DiscussionReply,
+    Finding,
+    FinishReview,
+    Implementation,
+    Report,
+    Resolution,
+)
+
+Kind = Literal["review", "discussion", "implement"]
+
+READ_TOOLS = ("view", "grep", "glob")
+WRITE_TOOLS = ("create", "edit", "bash", "read_bash", "write_bash", "stop_bash", "list_bash")
+REQUIRED_REPORT: dict[str, type[BaseModel]] = {
+    "review": FinishReview,
+    "discussion": DiscussionReply,
+    "implement": Implementation,
+}
+SECRET_ENV_VARS = ("COPILOT_PROVIDER_API_KEY", "COPILOT_GITHUB_TOKEN")
+OUTPUT_TAIL_BYTES = 64 * 1024
+MAX_LINE_BYTES = 32 * 1024 * 1024  # one JSONL event; tool results can be large
+MAX_REPORT_BYTES = 8 * 1024 * 1024
+MAX_MESSAGE_CHARS = 64 * 1024
+REDACTED = "[REDACTED]"
+READER_GRACE_S = 2.0
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class AgentError(Exception):
+    """Base of the run's typed failures; messages are secret-free."""
+
+
+class AgentTimeout(AgentError):
+    pass
+
+
+class AgentFailed(AgentError):
+    def __init__(self, message: str, exit_code: int | None = None, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.exit_code, self.log_tail = exit_code, log_tail
+
+
+class AgentNoResult(AgentError):
+    """The run ended normally without its required report; whatever it did report is kept."""
+
+    def __init__(self, message: str, reports: list[Report] | None = None, final_message: str = "") -> None:
+        super().__init__(message)
+        self.reports, self.final_message = reports or [], final_message
+
+
+@dataclass(frozen=True)
+class CopilotRun:
+    prompt: str
+    workdir: Path
+    kind: Kind
+    cache_dir: Path
+    executable: str
+    write_access: bool = False
+    timeout_s: float = 600
+    model: str = "gpt-4.1"
+    provider_type: str = ""
+    provider_base_url: str = ""
+    provider_api_key: str | None = field(default=None, repr=False)
+    github_token: str | None = field(default=None, repr=False)
+    traceparent: str | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    redact: tuple[str, ...] = field(default=(), repr=False)  # more values to scrub from log tails
+    log_dir: Path | None = None  # keep the CLI's logs here (default: deleted with the run dir)
+    custom_instructions: bool = False  # AGENTS.md & co. come from the (untrusted) MR branch
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, prompt: str, workdir: Path, kind: Kind, **overrides: Any
+    ) -> CopilotRun:
+        """A run configured like the service: provider, model, CLI path, cache and all its secrets."""
+        key = settings.copilot_provider_api_key
+        token = settings.github_token
+        values: dict[str, Any] = {
+            "timeout_s": settings.copilot_timeout,
+            "model": settings.copilot_model,
+            "provider_type": settings.copilot_provider_type,
+            "provider_base_url": settings.copilot_provider_base_url,
+            "provider_api_key": key.get_secret_value() if key else None,
+            "github_token": token.get_secret_value() if token else None,
+            "executable": settings.copilot_executable,
+            "cache_dir": settings.copilot_cache_path,
+            "redact": tuple(settings.secret_values()),
+        }
+        values.update(overrides)
+        return cls(prompt=prompt, workdir=workdir, kind=kind, **values)
+
+    @property
+    def secrets(self) -> list[str]:
+        values = [self.provider_api_key, self.github_token, *self.redact]
+        # very short values would redact ordinary text and protect nothing
+        return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+
+class TokenUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class CopilotOutcome(BaseModel):
+    exit_code: int
+    final_message: str
+    reports: list[Report]
+    usage: TokenUsage | None
+    duration_s: float
+    log_tail: str
+    modified_files: list[str]  # as the CLI reports them (its file tools; not changes made via bash)
+    invalid_reports: int = 0  # lines of the report file that failed validation (only by tampering)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [r for r in self.reports if isinstance(r, Finding)]
+
+    @property
+    def resolutions(self) -> list[Resolution]:
+        return [r for r in self.reports if isinstance(r, Resolution)]
+
+    @property
+    def summary(self) -> str | None:
+        return next((r.summary for r in self.reports if isinstance(r, FinishReview)), None)
+
+    @property
+    def reply(self) -> str | None:
+        return next((r.body for r in self.reports if isinstance(r, DiscussionReply)), None)
+
+    @property
+    def change(self) -> ChangeReport | None:
+        return next((r for r in self.reports if isinstance(r, ChangeReport)), None)
+
+    @property
+    def implementation(self) -> Implementation | None:
+        return next((r for r in self.reports if isinstance(r, Implementation)), None)
+
+
+# --- building the command line and the environment -------------------------------------------------
+def allowed_tools(run: CopilotRun) -> list[str]:
+    server = report_tool.SERVER_NAMES[run.kind]
+    ours = [f"{server}-{name}" for name in report_tool.TOOLS[run.kind]]
+    return [*READ_TOOLS, *(WRITE_TOOLS if run.write_access else ()), *ours]
+
+
+def _report_file(run_dir: Path) -> Path:
+    return run_dir / "report.jsonl"
+
+
+def build_args(run: CopilotRun, run_dir: Path, log_dir: Path) -> list[str]:
+    mcp = {
+        "mcpServers": {
+            report_tool.SERVER_NAMES[run.kind]: {
+                "type": "local",
+                # run by path with -I: needs no PYTHONPATH, ignores PYTHON* variables of the clone
+                "command": sys.executable,
+                "args": [
+                    "-I",
+                    report_tool.__file__,
+                    "--kind",
+                    run.kind,
+                    "--out",
+                    str(run_dir / "report.jsonl"),
+                ],
+                "tools": ["*"],
+            }
+        }
+    }
+    args = [
+        run.executable,
+        "--no-auto-update",
+        "--output-format",
+        "json",
+        "--disable-client-telemetry",
+        "--no-ask-user",
+        "--disable-builtin-mcps",
+        "--log-dir",
+        str(log_dir),
+        "--usage-output-file",
+        str(run_dir / "usage.json"),
+        "--additional-mcp-config",
+        json.dumps(mcp),
+        "--secret-env-vars",
+        ",".join(SECRET_ENV_VARS),
+        "--allow-all-tools",
+        "--available-tools",
+        *allowed_tools(run),
+    ]
+    if not run.write_access:
+        args += ["--deny-tool", "write", "--deny-tool", "shell", "--disallow-temp-dir"]
+    if not run.custom_instructions:
+        args.append("--no-custom-instructions")
+    return args
+
+
+def build_env(run: CopilotRun, home: Path) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(run.cache_dir),
+        "COPILOT_MODEL": run.model,
+    }
+    for name in ("LC_ALL", "TZ"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    if run.provider_base_url:
+        env["COPILOT_PROVIDER_BASE_URL"] = run.provider_base_url
+        env["COPILOT_OFFLINE"] = "true"  # no GitHub network at all; also saves ~1.5 s of telemetry shutdown
+        if run.provider_type:
+            env["COPILOT_PROVIDER_TYPE"] = run.provider_type
+        if run.provider_api_key:
+            env["COPILOT_PROVIDER_API_KEY"] = run.provider_api_key
+    elif run.github_token:
+        env["COPILOT_GITHUB_TOKEN"] = run.github_token
+    if run.traceparent:
+        env["TRACEPARENT"] = run.traceparent
+    for name, value in run.extra_env.items():
+        if name in env or name in SECRET_ENV_VARS:
+            raise ValueError(f"extra_env may not override {name}")
+        env[name] = value
+    return env
+
+
+def _validate(run: CopilotRun) -> None:
+    if run.kind not in report_tool.TOOLS:
+        raise ValueError(f"kind must be one of {sorted(report_tool.TOOLS)}, not {run.kind!r}")
+    if run.kind == "review" and run.write_access:
+        raise ValueError("reviews run read-only; write_access must be False")
+    if not run.workdir.is_dir():
+        raise ValueError(f"workdir {run.workdir} is not a directory")
+    if not (os.path.isfile(run.executable) and os.access(run.executable, os.X_OK)):
+        raise ValueError(f"Copilot CLI not found or not executable: {run.executable}")
+    if not run.provider_base_url and not run.github_token:
+        raise ValueError("no model provider: set provider_base_url (BYOK) or a GitHub token")
+    if not run.prompt.strip():
+        raise ValueError("empty prompt")
+    if run.timeout_s <= 0:
+        raise ValueError("timeout_s must be positive")
+    for name, value in run.extra_env.items():
+        if not _ENV_NAME.match(name) or "\0" in value:
+            raise ValueError(f"invalid extra_env entry {name!r}")
+
+
+# --- running it ------------------------------------------------------------------------------------
+class _Output:
+    """Bounded capture of the CLI's JSONL stdout and stderr."""
+
+    def __init__(self) -> None:
+        self.tail: deque[str] = deque()
+        self._tail_size = 0
+        self.final_message = ""
+        self.result: dict[str, Any] = {}
+        self.errors: list[str] = []
+
+    def _keep(self, text: str) -> None:
+        self.tail.append(text)
+        self._tail_size += len(text)
+        while self._tail_size > OUTPUT_TAIL_BYTES and len(self.tail) > 1:
+            self._tail_size -= len(self.tail.popleft())
+
+    def stdout_line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            self._keep(line)
+            return
+        if not isinstance(event, dict):
+            return
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        kind = event.get("type")
+        if kind == "assistant.message" and isinstance(data.get("content"), str) and data["content"].strip():
+            self.final_message = data["content"][:MAX_MESSAGE_CHARS]
+        elif kind == "result":
+            self.result = event
+        elif kind in ("session.error", "session.warning") and isinstance(data.get("message"), str):
+            self.errors = [*self.errors[-4:], data["message"][:2000]]
+            self._keep(f"{kind}: {data['message'][:2000]}")
+
+    def stderr_line(self, line: str) -> None:
+        self._keep(line)
+
+
+async def _read_lines(stream: asyncio.StreamReader, sink: Any) -> None:
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:  # a line over the limit: asyncio dropped it, carry on with the next
+            sink("[line too long, dropped]")
+            continue
+        if not raw:
+            return
+        sink(raw.decode("utf-8", "replace").rstrip("\n"))
+
+
+async def _feed(stdin: asyncio.StreamWriter, prompt: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(prompt.encode())
+        await stdin.drain()
+        stdin.close()
+
+
+def _descendants(pid: int) -> list[int]:
+    """All live descendants (Linux /proc); the bash tool may start its shells in new sessions."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(proc: asyncio.subprocess.Process) -> None:
+    targets = _descendants(proc.pid) if proc.returncode is None else []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # start_new_session made the CLI a group leader
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _read_usage(path: Path) -> TokenUsage | None:
+    try:
+        data = json.loads(path.read_text()[:MAX_REPORT_BYTES])
+        metrics = data.get("modelMetrics") or {}
+        usages = [m.get("usage") or {} for m in metrics.values() if isinstance(m, dict)]
+        return TokenUsage(
+            prompt_tokens=sum(int(u.get("inputTokens", 0)) for u in usages),
+            completion_tokens=sum(int(u.get("outputTokens", 0)) for u in usages),
+        )
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
+def _read_reports(path: Path, kind: str) -> tuple[list[Report], int] | None:
+    """Validated reports and the number of rejected lines; None if the report tool never started."""
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(MAX_REPORT_BYTES).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    reports: list[Report] = []
+    invalid = 0
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            reports.append(report_tool.parse_report(entry["tool"], entry["args"], kind))
+        except (ValueError, KeyError, TypeError, ValidationError):
+            invalid += 1
+    return reports[: report_tool.MAX_CALLS], invalid
+
+
+def _modified_files(result: dict[str, Any], workdir: Path) -> list[str]:
+    usage = result.get("usage")
+    changes = usage.get("codeChanges") if isinstance(usage, dict) else None
+    paths = changes.get("filesModified") if isinstance(changes, dict) else None
+    if not isinstance(paths, list):
+        return []
+    root = workdir.resolve()
+    out = []
+    for raw in paths:
+        path = Path(str(raw))
+        out.append(str(path.relative_to(root)) if path.is_relative_to(root) else str(path))
+    return out
+
+
+async def run_copilot(run: CopilotRun) -> CopilotOutcome:
+    """Run the CLI once. Raises ValueError for a bad request, else AgentTimeout/AgentFailed/AgentNoResult."""
+    _validate(run)
+    run_dir = Path(tempfile.mkdtemp(prefix="copilot-run-"))
+    secrets = run.secrets
+    try:
+        home = run_dir / "home"
+        home.mkdir()
+        log_dir = run.log_dir or run_dir / "logs"
+        output = _Output()
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *build_args(run, run_dir, log_dir),
+            cwd=run.workdir,
+            env=build_env(run, home),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=MAX_LINE_BYTES,
+        )
+        assert proc.stdin and proc.stdout and proc.stderr  # all three are PIPEs
+        try:
+            async with asyncio.timeout(run.timeout_s):
+                readers = asyncio.gather(
+                    _read_lines(proc.stdout, output.stdout_line),
+                    _read_lines(proc.stderr, output.stderr_line),
+                )
+                await _feed(proc.stdin, run.prompt)
+                exit_code = await proc.wait()
+                # a lingering grandchild may hold the pipes open: the CLI's exit is what counts
+                done, _ = await asyncio.wait([readers], timeout=READER_GRACE_S)
+                if not done:
+                    readers.cancel()
+        except TimeoutError:
+            raise AgentTimeout(f"Copilot run exceeded {run.timeout_s:g} s and was killed") from None
+        finally:
+            _kill_tree(proc)  # after a timeout, a cancellation, and stray children of a clean exit
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    await proc.wait()
+        duration = time.monotonic() - started
+        log_tail = scrub("\n".join(output.tail), secrets)[-OUTPUT_TAIL_BYTES:]
+        if exit_code != 0:
+            reason = output.errors[-1] if output.errors else "\n".join(list(output.tail)[-10:])
+            message = scrub(f"Copilot CLI exited with {exit_code}: {reason.strip()[-2000:]}", secrets)
+            raise AgentFailed(message, exit_code=exit_code, log_tail=log_tail)
+        parsed = _read_reports(_report_file(run_dir), run.kind)
+        if parsed is None:
+            raise AgentNoResult("the report tool (MCP server) never started; see the log tail")
+        reports, invalid = parsed
+        required = REQUIRED_REPORT[run.kind]
+        if not any(isinstance(r, required) for r in reports):
+            tool = next(n for n, m in report_tool.TOOLS[run.kind].items() if m is required)
+            raise AgentNoResult(
+                f"the agent finished without calling {tool} ({len(reports)} other reports)",
+                reports=reports,
+                final_message=scrub(output.final_message, secrets),
+            )
+        return CopilotOutcome(
+            exit_code=exit_code,
+            final_message=scrub(output.final_message, secrets),
+            reports=reports,
+            usage=_read_usage(run_dir / "usage.json"),
+            duration_s=round(duration, 3),
+            log_tail=log_tail,
+            modified_files=_modified_files(output.result, run.workdir),
+            invalid_reports=invalid,
+        )
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
