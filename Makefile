@@ -54,3 +54,5 @@ bench: setup  ## run every benchmark under bench/ and print the figures
 
 clean:  ## remove the virtualenv, node_modules and .data
 	rm -rf $(VENV) node_modules .data
+
+include mk/deploy.mk
