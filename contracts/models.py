@@ -92,6 +92,9 @@ class ReviewRunResult(_Model):
     skipped_files: list[str] = Field(default_factory=list, max_length=500)
     reviewed_files: int = 0
     nothing_to_review: bool = False
+    superseded: bool = False  # the MR moved on before the agent ran
+    prompt_chars: int = 0
+    prompt_tokens: int | None = None
 
 
 class PostReviewInput(_Model):

@@ -1,0 +1,336 @@
+"""Activities of ReviewMR: read the MR, run the reviewer, post what it found.
+
+Every write is idempotent: notes carry hidden markers (core/markers.py), and each writing activity
+reads the MR's discussions first and skips what its earlier attempt already wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+import gitlab
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from activities.gitlab_api import gitlab_client
+from activities.http_errors import TransientHTTPError, activity_errors
+from contracts.models import (
+    Finding,
+    MRInfo,
+    PostReviewInput,
+    PostReviewResult,
+    Resolution,
+    ReviewRunInput,
+    ReviewRunResult,
+)
+from contracts.settings import Settings
+from core import markers
+from core.review_memory import ReviewMemory, read_memory
+from core.review_post import plan_findings, render_finding, render_summary
+from executors.base import AgentExecutor
+from executors.report_tool import Finding as ReportedFinding
+from executors.report_tool import FinishReview
+from executors.report_tool import Resolution as ReportedResolution
+from executors.tasks import DismissedThread, PriorThread, RepoRef, ReviewTask
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = timedelta(seconds=10)
+EYES = "eyes"
+
+
+class ReviewActivities:
+    def __init__(self, settings: Settings, executor: AgentExecutor) -> None:
+        self.settings = settings
+        self.executor = executor
+        self._agent_id: int | None = None
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _gl(self) -> gitlab.Gitlab:
+        return gitlab_client(self.settings)
+
+    def _agent_user_id(self, gl: gitlab.Gitlab) -> int:
+        if self._agent_id is None:
+            gl.auth()
+            assert gl.user is not None
+            self._agent_id = gl.user.id
+        return self._agent_id
+
+    def _mr(self, gl: gitlab.Gitlab, project_id: int, mr_iid: int) -> tuple[Any, Any]:
+        project = gl.projects.get(project_id)
+        return project, project.mergerequests.get(mr_iid)
+
+    def _memory(self, gl: gitlab.Gitlab, mr: Any, head_sha: str) -> ReviewMemory:
+        discussions = [d.attributes for d in mr.discussions.list(get_all=True)]
+        return read_memory(discussions, self._agent_user_id(gl), head_sha)
+
+    # --- fetch_mr -----------------------------------------------------------------------------
+    @activity.defn(name="fetch_mr")
+    @activity_errors
+    def fetch_mr(self, project_id: int, mr_iid: int) -> MRInfo:
+        gl = self._gl()
+        _, mr = self._mr(gl, project_id, mr_iid)
+        refs = mr.diff_refs or {}
+        if not refs.get("base_sha") or not refs.get("head_sha"):
+            # GitLab computes the first diff version asynchronously right after an MR is created.
+            raise TransientHTTPError(409, "merge request diff not ready yet", retry_after=3)
+        author = mr.author or {}
+        draft = bool(getattr(mr, "draft", False) or getattr(mr, "work_in_progress", False))
+        return MRInfo(
+            project_id=project_id,
+            mr_iid=mr_iid,
+            title=str(mr.title)[:300],
+            state=mr.state,
+            draft=draft,
+            head_sha=mr.sha,
+            base_sha=refs["base_sha"],
+            start_sha=refs.get("start_sha") or refs["base_sha"],
+            source_branch=mr.source_branch,
+            target_branch=mr.target_branch,
+            source_project_id=mr.source_project_id,
+            author_username=str(author.get("username", "")),
+            web_url=mr.web_url,
+        )
+
+    @activity.defn(name="review_skip_reason")
+    @activity_errors
+    def review_skip_reason(self, mr: MRInfo) -> str:
+        """Why this MR must not be reviewed now ("" to go ahead); settings live in the worker."""
+        if mr.state != "opened":
+            return f"merge request is {mr.state}"
+        if mr.draft and not self.settings.review_drafts:
+            return "draft merge request (REVIEW_DRAFTS=false)"
+        gl = self._gl()
+        gl.auth()
+        assert gl.user is not None
+        if mr.author_username == gl.user.username:
+            return "merge request authored by the agent"
+        return ""
+
+    # --- reactions ----------------------------------------------------------------------------
+    @activity.defn(name="set_review_reaction")
+    @activity_errors
+    def set_review_reaction(self, project_id: int, mr_iid: int, on: bool) -> None:
+        gl = self._gl()
+        _, mr = self._mr(gl, project_id, mr_iid)
+        agent = self._agent_user_id(gl)
+        mine = [a for a in mr.awardemojis.list(get_all=True) if a.name == EYES and a.user["id"] == agent]
+        if on and not mine:
+            mr.awardemojis.create({"name": EYES})
+        elif not on:
+            for award in mine:
+                mr.awardemojis.delete(award.id)
+
+    # --- cancel_older_reviews -------------------------------------------------------------------
+    @activity.defn(name="cancel_older_reviews")
+    @activity_errors
+    async def cancel_older_reviews(self, project_id: int, mr_iid: int, current_id: str) -> list[str]:
+        """Cancel running reviews of older SHAs of the same MR: only the newest head is worth posting."""
+        client: Client = activity.client()
+        query = (
+            f"WorkflowType = 'ReviewMR' AND ExecutionStatus = 'Running' AND GitLabProject = '{project_id}' "
+            f"AND MergeRequestIID = {mr_iid}"
+        )
+        cancelled = []
+        async for execution in client.list_workflows(query):
+            if execution.id != current_id and execution.status == WorkflowExecutionStatus.RUNNING:
+                await client.get_workflow_handle(execution.id, run_id=execution.run_id).cancel()
+                cancelled.append(execution.id)
+        return cancelled
+
+    # --- run_review ---------------------------------------------------------------------------
+    def _review_task(self, data: ReviewRunInput) -> tuple[ReviewTask | None, ReviewMemory]:
+        gl = self._gl()
+        project, mr = self._mr(gl, data.project_id, data.mr_iid)
+        if mr.sha != data.head_sha:
+            return None, ReviewMemory()
+        memory = self._memory(gl, mr, data.head_sha)
+        commits = [str(c.message)[:1000] for c in mr.commits(get_all=True)][:100]
+        refs = mr.diff_refs
+        task = ReviewTask(
+            repo=RepoRef(
+                clone_url=project.http_url_to_repo,
+                head_sha=data.head_sha,
+                branches=[mr.target_branch]
+                + ([mr.source_branch] if mr.source_project_id == mr.target_project_id else []),
+            ),
+            project_path=project.path_with_namespace,
+            mr_iid=data.mr_iid,
+            title=str(mr.title or ""),
+            description=str(mr.description or "")[:20_000],
+            commit_messages=commits,
+            base_sha=refs["base_sha"],
+            since_sha=memory.last_reviewed_sha,
+            prior_threads=[
+                PriorThread(
+                    thread_id=t.discussion_id,
+                    file=t.file,
+                    line=t.line,
+                    title=t.title,
+                    body=t.body,
+                    outdated=t.outdated,
+                    human_replies=t.human_replies[-10:],
+                )
+                for t in memory.open_threads[:100]
+            ],
+            dismissed=[
+                DismissedThread(file=t.file, line=t.line, title=t.title)
+                for t in memory.dismissed_threads[:200]
+            ],
+            exclude=self.settings.review_exclude,
+            max_diff_lines=self.settings.review_max_diff_lines,
+        )
+        return task, memory
+
+    @activity.defn(name="run_review")
+    @activity_errors
+    async def run_review(self, data: ReviewRunInput) -> ReviewRunResult:
+        task, memory = await asyncio.to_thread(self._review_task, data)
+        if task is None:
+            return ReviewRunResult(superseded=True)
+        info = activity.info()
+        run_id = f"{data.workflow_id}-{info.activity_id}"
+        result = await _heartbeating(self.executor.run(task, run_id=run_id))
+        scope = result.scope
+        assert scope is not None
+        open_ids = {t.discussion_id for t in memory.open_threads}
+        findings = [_finding(r) for r in result.reports if isinstance(r, ReportedFinding)]
+        resolutions = [
+            Resolution(thread_id=r.thread_id, status=r.status, reply=r.reply)
+            for r in result.reports
+            if isinstance(r, ReportedResolution) and r.thread_id in open_ids  # only its own open threads
+        ]
+        summary = next((r.summary for r in result.reports if isinstance(r, FinishReview)), "")
+        return ReviewRunResult(
+            findings=findings[:50],
+            resolutions=resolutions[:200],
+            summary=summary,
+            reviewed_from_sha=memory.last_reviewed_sha if scope.mode == "incremental" else None,
+            full_review_reason=scope.full_reason,
+            skipped_files=[f"{s.path}: {s.reason}" for s in scope.skipped][:500],
+            reviewed_files=len(scope.reviewed_files),
+            nothing_to_review=scope.mode == "nothing",
+            prompt_chars=result.prompt_chars,
+            prompt_tokens=result.usage.prompt_tokens if result.usage else None,
+        )
+
+    # --- post_review --------------------------------------------------------------------------
+    @activity.defn(name="post_review")
+    @activity_errors
+    def post_review(self, data: PostReviewInput) -> PostReviewResult:
+        gl = self._gl()
+        _, mr = self._mr(gl, data.project_id, data.mr_iid)
+        if mr.sha != data.head_sha:
+            return PostReviewResult(superseded=True)  # a newer push is being reviewed; say nothing stale
+        memory = self._memory(gl, mr, data.head_sha)
+        changes = mr.changes()["changes"]
+        plan = plan_findings(data.run.findings, changes, mr.diff_refs, memory, data.head_sha)
+        result = PostReviewResult(duplicates_dropped=plan.duplicates, already_posted=plan.already_posted)
+        for item in plan.to_post:
+            body = render_finding(item, data.head_sha)
+            if item.position is not None:
+                try:
+                    mr.discussions.create({"body": body, "position": item.position})
+                    result.inline += 1
+                    continue
+                except gitlab.GitlabCreateError as exc:
+                    if exc.response_code != 400:
+                        raise
+                    # GitLab refused the position after all: never lose the finding.
+                    result.rejected_positions += 1
+                    log.warning("position rejected for %s:%s", item.finding.file, item.finding.line)
+                    item = item.as_fallback("GitLab did not accept an inline position for this line")
+                    body = render_finding(item, data.head_sha)
+            mr.discussions.create({"body": body})
+            result.fallback += 1
+        self._apply_resolutions(mr, memory, data, result)
+        self._upsert_summary(mr, memory, data, result)
+        return result
+
+    def _apply_resolutions(
+        self, mr: Any, memory: ReviewMemory, data: PostReviewInput, result: PostReviewResult
+    ) -> None:
+        behavior = self.settings.resolution_behavior.value
+        for verdict in data.run.resolutions:
+            thread = memory.thread(verdict.thread_id)
+            if thread is None or not thread.open or verdict.status == "not_addressed":
+                continue
+            if verdict.status == "resolved":
+                result.resolved += 1
+            else:
+                result.partial += 1
+            if behavior == "off" or data.head_sha in thread.resolution_replied_for:
+                continue
+            discussion = mr.discussions.get(thread.discussion_id)
+            label = "Resolved" if verdict.status == "resolved" else "Partly addressed"
+            reply = markers.with_marker(
+                f"**{label}** in {data.head_sha[:8]}: {verdict.reply}",
+                markers.RESOLUTION,
+                {"thread": thread.discussion_id, "sha": data.head_sha},
+            )
+            discussion.notes.create({"body": reply})
+            if verdict.status == "resolved" and behavior == "auto-resolve":
+                discussion.resolved = True
+                discussion.save()
+
+    def _upsert_summary(
+        self, mr: Any, memory: ReviewMemory, data: PostReviewInput, result: PostReviewResult
+    ) -> None:
+        body = render_summary(data, result, memory)
+        if memory.summary_note_id is not None:
+            note = mr.notes.get(memory.summary_note_id)
+            note.body = body
+            note.save()
+        else:
+            mr.notes.create({"body": body})
+
+    # --- failure note -------------------------------------------------------------------------
+    @activity.defn(name="post_review_failure")
+    @activity_errors
+    def post_review_failure(self, project_id: int, mr_iid: int, workflow_id: str, reason: str) -> bool:
+        gl = self._gl()
+        _, mr = self._mr(gl, project_id, mr_iid)
+        memory = self._memory(gl, mr, "")
+        if workflow_id in memory.failure_workflows:
+            return False
+        body = markers.with_marker(
+            f":warning: The automated review could not be completed ({reason}). Operators can find the "
+            f"run as workflow `{workflow_id}` in Temporal; a new push triggers a new review.",
+            markers.FAILURE,
+            {"workflow": workflow_id},
+        )
+        mr.notes.create({"body": body})
+        return True
+
+
+def _finding(report: ReportedFinding) -> Finding:
+    return Finding(
+        file=report.file,
+        line=report.line,
+        end_line=report.end_line,
+        side=report.side,
+        severity=report.severity,
+        title=report.title,
+        body=report.body,
+        suggestion=report.suggestion,
+    )
+
+
+async def _heartbeating(awaitable: Any) -> Any:
+    """Await `awaitable` while heartbeating, so a dead worker is noticed within the heartbeat timeout
+    and a cancelled workflow cancels the run (heartbeats are how activities learn of cancellation)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

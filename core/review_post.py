@@ -1,0 +1,155 @@
+"""From reported findings to what is posted: positions, repeats dropped, note bodies. Pure."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.models import Finding, PostReviewInput, PostReviewResult
+from core import markers
+from core.diff_positions import DiffIndex, DiffParseError, resolve
+from core.fingerprint import fingerprint, normalise_text, similar
+from core.review_memory import ReviewMemory
+from core.suggestions import suggestion_markdown
+
+NEAR_LINES = 10
+_MARKER_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-")
+
+
+@dataclass(frozen=True)
+class PlannedFinding:
+    finding: Finding
+    fingerprint: str
+    position: dict[str, Any] | None
+    fallback_reason: str = ""
+    suggestion: str | None = None
+
+    def as_fallback(self, reason: str) -> PlannedFinding:
+        return dataclasses.replace(self, position=None, fallback_reason=reason, suggestion=None)
+
+
+@dataclass
+class FindingPlan:
+    to_post: list[PlannedFinding]
+    duplicates: int = 0
+    already_posted: int = 0
+
+
+def _code_at(index: DiffIndex | None, finding: Finding) -> str:
+    target = index.find(finding.file) if index else None
+    if target is None:
+        return ""
+    side = "old" if finding.side == "old" or target.deleted_file else "new"
+    end = finding.end_line or finding.line
+    lines = [target.find_line(side, n) for n in range(finding.line, min(end, finding.line + 50) + 1)]
+    return "\n".join(line.text for line in lines if line is not None)
+
+
+def _near_existing(finding: Finding, memory: ReviewMemory) -> bool:
+    """The same remark on (nearly) the same place as a thread that is open or was dismissed."""
+    title = normalise_text(finding.title)
+    for thread in memory.own_threads:
+        if thread.resolved_by_agent or (thread.file or "") != finding.file:
+            continue
+        close = thread.line is None or abs(thread.line - finding.line) <= NEAR_LINES
+        if close and similar(title, normalise_text(thread.title)):
+            return True
+    return False
+
+
+def plan_findings(
+    findings: Sequence[Finding],
+    changes: Sequence[Mapping[str, Any]],
+    diff_refs: Mapping[str, Any],
+    memory: ReviewMemory,
+    head_sha: str,
+) -> FindingPlan:
+    try:
+        index: DiffIndex | None = DiffIndex.from_changes(changes, diff_refs)
+    except (DiffParseError, ValueError):
+        index = None  # every finding becomes a general note, none is lost
+    existing = memory.fingerprints
+    plan = FindingPlan(to_post=[])
+    batch: set[str] = set()
+    for finding in findings:
+        fp = fingerprint(finding.file, finding.title, _code_at(index, finding))
+        if fp in existing:
+            if existing[fp].reviewed_sha == head_sha:
+                plan.already_posted += 1  # a retried attempt of this very review posted it
+            else:
+                plan.duplicates += 1
+            continue
+        if fp in batch or _near_existing(finding, memory):
+            plan.duplicates += 1
+            continue
+        batch.add(fp)
+        if index is None:
+            plan.to_post.append(
+                PlannedFinding(finding, fp, None, "the merge request's diff could not be read")
+            )
+            continue
+        location = resolve(index, finding.file, finding.line, finding.side, finding.end_line)
+        if location.position is None:
+            plan.to_post.append(PlannedFinding(finding, fp, None, location.reason))
+            continue
+        suggestion = None
+        if finding.suggestion is not None:
+            end = finding.end_line or finding.line
+            suggestion = suggestion_markdown(location.position, finding.line, end, finding.suggestion)
+        plan.to_post.append(PlannedFinding(finding, fp, location.position.to_gitlab(), suggestion=suggestion))
+    return plan
+
+
+def render_finding(item: PlannedFinding, head_sha: str) -> str:
+    finding = item.finding
+    parts = [f"**[{finding.severity}]** {finding.title}"]
+    if item.position is None:
+        where = f"`{finding.file}:{finding.line}`" + (f"-{finding.end_line}" if finding.end_line else "")
+        parts.append(f"_On {where} (posted here because: {item.fallback_reason})._")
+    if finding.body:
+        parts.append(finding.body)
+    if item.suggestion:
+        parts.append(item.suggestion)
+    elif finding.suggestion and item.position is None:
+        parts.append("Suggested replacement:\n\n```\n" + finding.suggestion.replace("```", "ʼʼʼ") + "\n```")
+    values = {"fp": item.fingerprint, "sha": head_sha}
+    if set(finding.file) <= _MARKER_SAFE and len(finding.file) <= 200:
+        values["file"] = finding.file
+    return markers.with_marker("\n\n".join(parts), markers.FINDING, values)
+
+
+def render_summary(data: PostReviewInput, result: PostReviewResult, memory: ReviewMemory) -> str:
+    run = data.run
+    head = data.head_sha
+    if run.reviewed_from_sha:
+        scope = f"Incremental review of the commits since {run.reviewed_from_sha[:8]}, up to {head[:8]}."
+    else:
+        scope = f"Full review at {head[:8]}."
+        if run.full_review_reason:
+            scope += f" {run.full_review_reason[0].upper()}{run.full_review_reason[1:]}."
+    new = result.inline + result.fallback
+    rows = [
+        "| | |",
+        "|---|---|",
+        f"| New findings | {new} ({result.inline} inline, {result.fallback} as general comments) |",
+        f"| Earlier threads resolved | {result.resolved} |",
+        f"| Earlier threads partly addressed | {result.partial} |",
+        f"| Repeats not posted again | {result.duplicates_dropped} |",
+        f"| Files reviewed | {run.reviewed_files} |",
+        f"| Files not reviewed | {len(run.skipped_files)} |",
+    ]
+    parts = ["### Copilot review", scope]
+    if run.summary:
+        parts.append(run.summary)
+    parts.append("\n".join(rows))
+    if run.skipped_files:
+        listing = "\n".join(f"- {line}" for line in run.skipped_files)
+        parts.append(
+            f"<details><summary>Files not reviewed ({len(run.skipped_files)})</summary>\n\n{listing}\n\n</details>"
+        )
+    open_left = len(memory.open_threads) - result.resolved
+    if open_left > 0:
+        parts.append(f"{open_left} earlier thread(s) of this review remain open.")
+    return markers.with_marker("\n\n".join(parts), markers.SUMMARY, {"last_reviewed_sha": head})

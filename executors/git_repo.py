@@ -1,0 +1,110 @@
+"""git, run as a subprocess, with the GitLab token only ever in a per-command `-c http.extraHeader`.
+
+The token never lands in a URL, in `.git/config`, in the environment of the agent, or in an error
+message (stderr is scrubbed of it before it is raised).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+
+GIT_TIMEOUT_S = 300
+AGENT_AUTHOR = ("gitlab-copilot-agent", "copilot-agent@users.noreply.gitlab")
+
+
+class GitError(Exception):
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+_TRANSIENT = (
+    "could not resolve host",
+    "connection refused",
+    "timed out",
+    "the remote end hung up",
+    "http 5",
+    "error: 5",
+    "returned error: 5",
+    "early eof",
+    "rpc failed",
+    "429",
+)
+
+
+def auth_args(token: str | None) -> list[str]:
+    if not token:
+        return []
+    basic = base64.b64encode(f"oauth2:{token}".encode()).decode()
+    return ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+
+
+def _env() -> dict[str, str]:
+    # Never prompt for credentials, never read the user's or system git config.
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 (git needs some HOME; it reads nothing there)
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "LC_ALL": "C",
+    }
+
+
+def git(
+    repo: Path | None,
+    *args: str,
+    token: str | None = None,
+    check: bool = True,
+    timeout: float = GIT_TIMEOUT_S,
+) -> str:
+    cmd = ["git", *auth_args(token)]
+    if repo is not None:
+        cmd += ["-C", str(repo)]
+    cmd += list(args)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), check=False)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", transient=True) from None
+    if check and out.returncode != 0:
+        stderr = out.stderr
+        if token:
+            stderr = stderr.replace(token, "[REDACTED]")
+            stderr = stderr.replace(base64.b64encode(f"oauth2:{token}".encode()).decode(), "[REDACTED]")
+        lowered = stderr.lower()
+        transient = any(marker in lowered for marker in _TRANSIENT)
+        raise GitError(f"git {args[0]} failed: {stderr.strip()[-500:]}", transient=transient)
+    return out.stdout
+
+
+def clone(url: str, dest: Path, *, token: str | None, sha: str, branches: list[str] | None = None) -> Path:
+    """Clone `url` into `dest` and check out `sha` detached. `branches` limits what is fetched."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if branches:
+        git(None, "init", "--quiet", str(dest))
+        git(dest, "remote", "add", "origin", url)
+        refspecs = [f"+refs/heads/{b}:refs/remotes/origin/{b}" for b in dict.fromkeys(branches)]
+        git(dest, "fetch", "--quiet", "--no-tags", "origin", *refspecs, token=token)
+    else:
+        git(None, "clone", "--quiet", "--no-checkout", url, str(dest), token=token)
+    if not has_commit(dest, sha):
+        git(dest, "fetch", "--quiet", "--no-tags", "origin", sha, token=token)
+    git(dest, "checkout", "--quiet", "--detach", sha)
+    git(dest, "config", "user.name", AGENT_AUTHOR[0])
+    git(dest, "config", "user.email", AGENT_AUTHOR[1])
+    return dest
+
+
+def has_commit(repo: Path, sha: str) -> bool:
+    probe = ["git", "-C", str(repo), "cat-file", "-e", f"{sha}^{{commit}}"]
+    return subprocess.run(probe, capture_output=True, env=_env()).returncode == 0
+
+
+def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    result = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer], capture_output=True, env=_env()
+    )
+    return result.returncode == 0

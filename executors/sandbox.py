@@ -1,0 +1,33 @@
+"""One agent task run inside its sandbox (a local run directory or a Kubernetes Job's volume).
+
+The local executor and the Job runner both call `run_task`, so the two executors cannot drift. Each
+task kind has its own module; `RUNNERS` maps the kind to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from contracts.settings import Settings
+from executors.run_review import run_review
+from executors.tasks import AgentResult, AgentTask
+
+Runner = Callable[..., Awaitable[AgentResult]]
+RUNNERS: dict[str, Runner] = {
+    "review": run_review,
+}
+
+
+async def run_task(
+    task: AgentTask, repo: Path, settings: Settings, *, traceparent: str | None = None
+) -> AgentResult:
+    runner = RUNNERS.get(task.kind)
+    if runner is None:
+        raise ValueError(f"no runner for agent task kind {task.kind!r}")
+    started = time.monotonic()
+    result = await runner(task, repo, settings, traceparent)
+    if not result.duration_s:
+        result.duration_s = round(time.monotonic() - started, 3)
+    return result

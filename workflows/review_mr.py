@@ -1,0 +1,181 @@
+"""ReviewMR: one review of one head SHA of one merge request.
+
+Started by the webhook (ID `review:<project>:<iid>:<sha>`), the GitLab poller (same ID) or by hand
+(`temporal workflow start --type ReviewMR --input '{"project_id": 7, "mr_iid": 42}'`; the head SHA
+is looked up). Older reviews of the same MR still running are cancelled: only the newest head is
+worth posting, and post_review re-checks the head before it writes anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.review import ReviewActivities
+    from contracts.models import (
+        MRInfo,
+        PostReviewInput,
+        ReviewMRInput,
+        ReviewMRResult,
+        ReviewProgress,
+        ReviewRunInput,
+        ReviewRunResult,
+    )
+    from contracts.temporal import HEAD_SHA
+
+GITLAB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=8,
+)
+AGENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=3,
+    non_retryable_error_types=["ConfigurationError"],
+)
+GITLAB_CALL = timedelta(minutes=2)
+AGENT_RUN = timedelta(minutes=45)
+AGENT_HEARTBEAT = timedelta(seconds=90)
+
+
+@workflow.defn(name="ReviewMR")
+class ReviewMR:
+    def __init__(self) -> None:
+        self._progress = ReviewProgress(step="starting")
+
+    @workflow.query
+    def progress(self) -> ReviewProgress:
+        return self._progress
+
+    def _step(self, step: str) -> None:
+        self._progress = self._progress.model_copy(update={"step": step})
+
+    @workflow.run
+    async def run(self, data: ReviewMRInput) -> ReviewMRResult:
+        self._step("reading merge request")
+        mr: MRInfo = await workflow.execute_activity_method(
+            ReviewActivities.fetch_mr,
+            args=[data.project_id, data.mr_iid],
+            start_to_close_timeout=GITLAB_CALL,
+            retry_policy=GITLAB_RETRY,
+        )
+        head = data.head_sha or mr.head_sha
+        self._progress = ReviewProgress(step="checking", head_sha=head)
+        if not data.head_sha:
+            workflow.upsert_search_attributes([HEAD_SHA.value_set(head)])
+        elif not mr.head_sha.startswith(head) and not head.startswith(mr.head_sha):
+            return self._done(
+                ReviewMRResult(
+                    status="superseded", reason="the merge request has a newer head", head_sha=head
+                )
+            )
+        skip = await workflow.execute_activity_method(
+            ReviewActivities.review_skip_reason,
+            mr,
+            start_to_close_timeout=GITLAB_CALL,
+            retry_policy=GITLAB_RETRY,
+        )
+        if skip:
+            return self._done(ReviewMRResult(status="skipped", reason=skip, head_sha=head))
+
+        await workflow.execute_activity_method(
+            ReviewActivities.cancel_older_reviews,
+            args=[data.project_id, data.mr_iid, workflow.info().workflow_id],
+            start_to_close_timeout=GITLAB_CALL,
+            retry_policy=GITLAB_RETRY,
+        )
+        await self._reaction(data, on=True)
+        try:
+            result = await self._review(data, mr.head_sha)
+        except asyncio.CancelledError:
+            # Superseded or cancelled by an operator: post nothing further, tidy the reaction.
+            await asyncio.shield(asyncio.ensure_future(self._reaction(data, on=False)))
+            raise
+        except ActivityError as err:
+            self._step("failed")
+            reason = _short_reason(err)
+            await workflow.execute_activity_method(
+                ReviewActivities.post_review_failure,
+                args=[data.project_id, data.mr_iid, workflow.info().workflow_id, reason],
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=GITLAB_RETRY,
+            )
+            await self._reaction(data, on=False)
+            raise ApplicationError(f"review failed: {reason}", non_retryable=True) from err
+        await self._reaction(data, on=False)
+        return self._done(result)
+
+    async def _review(self, data: ReviewMRInput, head: str) -> ReviewMRResult:
+        self._step("running the reviewer")
+        run: ReviewRunResult = await workflow.execute_activity_method(
+            ReviewActivities.run_review,
+            ReviewRunInput(
+                project_id=data.project_id,
+                mr_iid=data.mr_iid,
+                head_sha=head,
+                workflow_id=workflow.info().workflow_id,
+            ),
+            start_to_close_timeout=AGENT_RUN,
+            heartbeat_timeout=AGENT_HEARTBEAT,
+            retry_policy=AGENT_RETRY,
+        )
+        if run.superseded:
+            return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
+        if run.nothing_to_review:
+            return ReviewMRResult(status="skipped", reason="this commit was reviewed already", head_sha=head)
+        self._progress = self._progress.model_copy(update={"step": "posting", "findings": len(run.findings)})
+        posted = await workflow.execute_activity_method(
+            ReviewActivities.post_review,
+            PostReviewInput(
+                project_id=data.project_id,
+                mr_iid=data.mr_iid,
+                head_sha=head,
+                workflow_id=workflow.info().workflow_id,
+                run=run,
+            ),
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=GITLAB_RETRY,
+        )
+        if posted.superseded:
+            return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
+        self._progress = self._progress.model_copy(
+            update={"inline": posted.inline, "fallback": posted.fallback}
+        )
+        return ReviewMRResult(status="posted", head_sha=head, posted=posted)
+
+    async def _reaction(self, data: ReviewMRInput, *, on: bool) -> None:
+        # A nicety: failing to set or clear the 👀 never fails the review.
+        try:
+            await workflow.execute_activity_method(
+                ReviewActivities.set_review_reaction,
+                args=[data.project_id, data.mr_iid, on],
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            workflow.logger.info("could not %s the review reaction", "set" if on else "clear")
+
+    def _done(self, result: ReviewMRResult) -> ReviewMRResult:
+        self._step(result.status)
+        return result
+
+
+def _short_reason(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        kind = cause.type or "error"
+        return {
+            "AgentTimeout": "the agent ran out of time",
+            "AgentFailed": "the agent run failed",
+            "AgentNoResult": "the agent finished without a review",
+            "ConfigurationError": "the service is misconfigured",
+        }.get(kind, f"{kind}")
+    return "an activity timed out" if cause is not None else "unknown error"
