@@ -1,0 +1,83 @@
+"""The worker as a real child process (`python worker.py`), for tests that kill it (SIGKILL) and
+start it again, as a crash of a production worker would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from contracts.settings import REPO_ROOT, Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a child process load exactly `settings`."""
+    env: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        elif isinstance(value, dict):
+            value = json.dumps({k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in value.items()})
+        env[name.upper()] = str(getattr(value, "value", value))
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, *, log_file: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            **settings_env(settings),
+            **(extra_env or {}),
+        }
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> WorkerProcess:
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "worker.py"], cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.starts += 1
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started (a crash, not a shutdown)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        """SIGTERM: the graceful path (drain, then exit)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
