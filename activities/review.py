@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.gitlab_api import gitlab_client
-from activities.http_errors import TransientHTTPError, activity_errors
+from activities.http_errors import PermanentError, TransientHTTPError, activity_errors
 from contracts.models import (
     Finding,
     MRInfo,
@@ -38,7 +38,7 @@ from executors.report_tool import Resolution as ReportedResolution
 from executors.tasks import DismissedThread, PriorThread, RepoRef, ReviewTask
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY = timedelta(seconds=10)
+HEARTBEAT_EVERY = timedelta(seconds=5)
 EYES = "eyes"
 
 
@@ -127,19 +127,27 @@ class ReviewActivities:
     # --- cancel_older_reviews -------------------------------------------------------------------
     @activity.defn(name="cancel_older_reviews")
     @activity_errors
-    async def cancel_older_reviews(self, project_id: int, mr_iid: int, current_id: str) -> list[str]:
-        """Cancel running reviews of older SHAs of the same MR: only the newest head is worth posting."""
+    async def cancel_older_reviews(
+        self, project_id: int, mr_iid: int, head_sha: str, current_id: str
+    ) -> bool:
+        """Cancel running reviews of other SHAs of this MR, if `head_sha` is still the MR's head.
+
+        Returns False when the MR has moved on (this review is the stale one and must stop); the
+        newest review then cancels this one, never the other way round.
+        """
+        gl = self._gl()
+        _, mr = await asyncio.to_thread(self._mr, gl, project_id, mr_iid)
+        if mr.sha != head_sha:
+            return False
         client: Client = activity.client()
         query = (
             f"WorkflowType = 'ReviewMR' AND ExecutionStatus = 'Running' AND GitLabProject = '{project_id}' "
             f"AND MergeRequestIID = {mr_iid}"
         )
-        cancelled = []
         async for execution in client.list_workflows(query):
             if execution.id != current_id and execution.status == WorkflowExecutionStatus.RUNNING:
                 await client.get_workflow_handle(execution.id, run_id=execution.run_id).cancel()
-                cancelled.append(execution.id)
-        return cancelled
+        return True
 
     # --- run_review ---------------------------------------------------------------------------
     def _review_task(self, data: ReviewRunInput) -> tuple[ReviewTask | None, ReviewMemory]:
@@ -193,7 +201,12 @@ class ReviewActivities:
             return ReviewRunResult(superseded=True)
         info = activity.info()
         run_id = f"{data.workflow_id}-{info.activity_id}"
-        result = await _heartbeating(self.executor.run(task, run_id=run_id))
+        try:
+            result = await _heartbeating(self.executor.run(task, run_id=run_id))
+        except ValueError as exc:
+            # The run was refused before it started (no CLI, no provider, invalid task): retrying
+            # cannot help, an operator must fix the configuration.
+            raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
         scope = result.scope
         assert scope is not None
         open_ids = {t.discussion_id for t in memory.open_threads}

@@ -14,7 +14,7 @@ from core.fingerprint import fingerprint, normalise_text, similar
 from core.review_memory import ReviewMemory
 from core.suggestions import suggestion_markdown
 
-NEAR_LINES = 10
+NEAR_LINES = 3
 _MARKER_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-")
 
 
@@ -54,7 +54,7 @@ def _near_existing(finding: Finding, memory: ReviewMemory) -> bool:
         if thread.resolved_by_agent or (thread.file or "") != finding.file:
             continue
         close = thread.line is None or abs(thread.line - finding.line) <= NEAR_LINES
-        if close and similar(title, normalise_text(thread.title)):
+        if close and similar(title, normalise_text(thread.title), threshold=0.75):
             return True
     return False
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.review import ReviewActivities
@@ -43,7 +43,7 @@ AGENT_RETRY = RetryPolicy(
 )
 GITLAB_CALL = timedelta(minutes=2)
 AGENT_RUN = timedelta(minutes=45)
-AGENT_HEARTBEAT = timedelta(seconds=90)
+AGENT_HEARTBEAT = timedelta(seconds=30)
 
 
 @workflow.defn(name="ReviewMR")
@@ -86,12 +86,18 @@ class ReviewMR:
         if skip:
             return self._done(ReviewMRResult(status="skipped", reason=skip, head_sha=head))
 
-        await workflow.execute_activity_method(
+        current = await workflow.execute_activity_method(
             ReviewActivities.cancel_older_reviews,
-            args=[data.project_id, data.mr_iid, workflow.info().workflow_id],
+            args=[data.project_id, data.mr_iid, mr.head_sha, workflow.info().workflow_id],
             start_to_close_timeout=GITLAB_CALL,
             retry_policy=GITLAB_RETRY,
         )
+        if not current:
+            return self._done(
+                ReviewMRResult(
+                    status="superseded", reason="the merge request has a newer head", head_sha=head
+                )
+            )
         await self._reaction(data, on=True)
         try:
             result = await self._review(data, mr.head_sha)
@@ -100,6 +106,9 @@ class ReviewMR:
             await asyncio.shield(asyncio.ensure_future(self._reaction(data, on=False)))
             raise
         except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                await asyncio.shield(asyncio.ensure_future(self._reaction(data, on=False)))
+                raise
             self._step("failed")
             reason = _short_reason(err)
             await workflow.execute_activity_method(

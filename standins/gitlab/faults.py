@@ -19,6 +19,7 @@ class _Scripted:
     remaining: int
     fault: Fault
     path_contains: str | None
+    method: str | None = None
 
 
 class FaultPlan:
@@ -41,19 +42,21 @@ class FaultPlan:
             self._rate, self._statuses, self._retry_after = rate, tuple(statuses), retry_after
             self._rng = random.Random(seed)
 
-    def script(self, n: int, fault: Fault, path_contains: str | None) -> None:
+    def script(self, n: int, fault: Fault, path_contains: str | None, method: str | None = None) -> None:
         if n < 1:
             raise ValueError("n must be >= 1")
         with self._lock:
-            self._scripted.append(_Scripted(n, fault, path_contains))
+            self._scripted.append(_Scripted(n, fault, path_contains, method.upper() if method else None))
 
     def clear(self) -> None:
         with self._lock:
             self._rate, self._scripted = 0.0, []
 
-    def next_fault(self, path: str) -> Fault | None:
+    def next_fault(self, path: str, method: str = "GET") -> Fault | None:
         with self._lock:
             for entry in self._scripted:
+                if entry.method is not None and entry.method != method:
+                    continue
                 if entry.path_contains is None or entry.path_contains in path:
                     entry.remaining -= 1
                     if entry.remaining == 0:

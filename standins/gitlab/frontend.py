@@ -131,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             user = self._token_user()
             if user is None:
                 raise ApiError(401, "401 Unauthorized")
-            fault = self.standin.faults.next_fault(path)
+            fault = self.standin.faults.next_fault(path, self.command)
             if fault is not None:
                 time.sleep(fault.stall_s)
                 if fault.status is not None:

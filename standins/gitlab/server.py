@@ -154,9 +154,14 @@ class GitLabStandIn:
         self.faults.inject(rate, statuses, retry_after, seed)
 
     def fail_next(
-        self, n: int, status: int, retry_after: int | None = None, path_contains: str | None = None
+        self,
+        n: int,
+        status: int,
+        retry_after: int | None = None,
+        path_contains: str | None = None,
+        method: str | None = None,
     ) -> None:
-        self.faults.script(n, Fault(status, retry_after), path_contains)
+        self.faults.script(n, Fault(status, retry_after), path_contains, method)
 
     def stall_next(self, n: int, seconds: float, path_contains: str | None = None) -> None:
         self.faults.script(n, Fault(None, stall_s=seconds), path_contains)

@@ -1,0 +1,164 @@
+"""ReviewMR under failure: GitLab errors, rejected positions, a permanent failure, a killed worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import WorkflowExecutionStatus
+
+from activities.review import ReviewActivities
+from contracts.ids import review_id
+from contracts.models import ReviewMRInput, ReviewMRResult, Trigger
+from contracts.temporal import review_search_attributes
+from core import markers
+from devenv.stack import DEVELOPER, running_service, stack_settings
+from devenv.worker_process import WorkerProcess
+from executors.base import make_executor
+from tests.flows.helpers import (
+    agent_notes,
+    finding,
+    finish,
+    head_sha,
+    inline_discussions,
+    project_id,
+    wait_workflow,
+)
+from tests.flows.test_review_flow import NEW_CALC
+
+
+async def start_review(stack, iid: int):
+    pid, sha = project_id(stack), head_sha(stack, iid)
+    workflow_id = review_id(pid, iid, sha)
+    await stack.client.start_workflow(
+        "ReviewMR",
+        ReviewMRInput(project_id=pid, mr_iid=iid, head_sha=sha, trigger=Trigger.WEBHOOK),
+        id=workflow_id,
+        task_queue=stack.settings.temporal_task_queue,
+        search_attributes=review_search_attributes(pid, iid, sha, "webhook"),
+    )
+    return workflow_id
+
+
+def open_mr(gitlab):
+    gitlab.commit("group/app", "feature", {"app/calc.py": NEW_CALC}, "feat: add div", author=DEVELOPER)
+    return gitlab.create_mr("group/app", "feature", title="Add div", author=DEVELOPER)
+
+
+async def test_gitlab_500_502_and_429_are_retried_and_comments_land_once(stack):
+    stack.model.brain.brain.when(
+        finding("app/calc.py", 10, "Division by zero"),
+        finding("app/calc.py", 9, "Missing docstring", severity="minor"),
+        finish(),
+        tool_offered="reviewer-finish_review",
+    )
+    mr = open_mr(stack.gitlab)
+    stack.gitlab.fail_next(1, 502, path_contains="/merge_requests/1", method="GET")
+    stack.gitlab.fail_next(1, 429, retry_after=1, path_contains="/discussions", method="GET")
+    stack.gitlab.fail_next(2, 500, path_contains="/discussions", method="POST")
+    workflow_id = await start_review(stack, mr.iid)
+    result = await stack.client.get_workflow_handle(workflow_id, result_type=ReviewMRResult).result()
+    assert result.status == "posted"
+    titles = sorted(d["notes"][0]["body"].splitlines()[0] for d in inline_discussions(stack, mr.iid))
+    assert titles == ["**[major]** Division by zero", "**[minor]** Missing docstring"]
+    summaries = [n for n in agent_notes(stack, mr.iid) if markers.parse(n["body"], markers.SUMMARY)]
+    assert len(summaries) == 1
+
+
+async def test_a_position_gitlab_rejects_becomes_a_general_comment_and_is_counted(stack):
+    stack.model.brain.brain.when(
+        finding("app/calc.py", 10, "Division by zero"), finish(), tool_offered="reviewer-finish_review"
+    )
+    mr = open_mr(stack.gitlab)
+    stack.gitlab.fail_next(1, 400, path_contains="/discussions", method="POST")
+    workflow_id = await start_review(stack, mr.iid)
+    result = await stack.client.get_workflow_handle(workflow_id, result_type=ReviewMRResult).result()
+    assert result.posted.rejected_positions == 1 and result.posted.fallback == 1 and result.posted.inline == 0
+    bodies = [d["notes"][0]["body"] for d in stack.gitlab.discussions("group/app", mr.iid)]
+    fallback = [b for b in bodies if b.startswith("**[major]** Division by zero")]
+    assert len(fallback) == 1 and "`app/calc.py:10`" in fallback[0]
+
+
+async def test_a_permanent_failure_posts_one_secret_free_failure_note(
+    tmp_path, temporal_server, task_queue, gitlab, users, model
+):
+    settings = stack_settings(
+        temporal_address=temporal_server.address,
+        task_queue=task_queue,
+        gitlab=gitlab,
+        agent_token=users.agent_token,
+        model=model,
+        work=tmp_path / "work",
+        copilot_cli_path="/nonexistent/copilot",
+    )
+    mr = open_mr(gitlab)
+    async with running_service(settings) as (client, _):
+        pid, sha = gitlab.store.project("group/app").id, gitlab.mr_json("group/app", mr.iid)["sha"]
+        workflow_id = review_id(pid, mr.iid, sha)
+        await client.start_workflow(
+            "ReviewMR",
+            ReviewMRInput(project_id=pid, mr_iid=mr.iid, head_sha=sha),
+            id=workflow_id,
+            task_queue=task_queue,
+            search_attributes=review_search_attributes(pid, mr.iid, sha, "manual"),
+        )
+        description = await wait_workflow(client, workflow_id)
+    assert description.status == WorkflowExecutionStatus.FAILED
+    notes = [n for n in gitlab.notes("group/app", mr.iid) if markers.parse(n["body"], markers.FAILURE)]
+    assert len(notes) == 1
+    body = notes[0]["body"]
+    assert workflow_id in body and "misconfigured" in body
+    assert "Traceback" not in body and users.agent_token not in body
+    # A second attempt to report the same failure (a retried activity) writes nothing.
+    activities = ReviewActivities(settings, make_executor(settings))
+    assert activities.post_review_failure(pid, mr.iid, workflow_id, "again") is False
+    assert (
+        len([n for n in gitlab.notes("group/app", mr.iid) if markers.parse(n["body"], markers.FAILURE)]) == 1
+    )
+    assert not gitlab.award_emoji("group/app", mr.iid)
+
+
+async def test_worker_killed_mid_review_completes_once(
+    tmp_path, temporal_server, task_queue, gitlab, users, model, brain, temporal_client
+):
+    from standins.model_server import ScriptedBrain
+
+    brain.brain = ScriptedBrain().when(
+        finding("app/calc.py", 10, "Division by zero"), finish(), tool_offered="reviewer-finish_review"
+    )
+    settings = stack_settings(
+        temporal_address=temporal_server.address,
+        task_queue=task_queue,
+        gitlab=gitlab,
+        agent_token=users.agent_token,
+        model=model,
+        work=tmp_path / "work",
+    )
+    mr = open_mr(gitlab)
+    pid, sha = gitlab.store.project("group/app").id, gitlab.mr_json("group/app", mr.iid)["sha"]
+    workflow_id = review_id(pid, mr.iid, sha)
+    model.requests.clear()
+    model.stall_next(1, 20)  # the first agent attempt hangs in its first model call
+    worker = WorkerProcess(settings, log_file=tmp_path / "worker.log").start()
+    try:
+        await temporal_client.start_workflow(
+            "ReviewMR",
+            ReviewMRInput(project_id=pid, mr_iid=mr.iid, head_sha=sha),
+            id=workflow_id,
+            task_queue=task_queue,
+            search_attributes=review_search_attributes(pid, mr.iid, sha, "manual"),
+        )
+        for _ in range(300):
+            if model.requests:
+                break
+            await asyncio.sleep(0.1)
+        assert model.requests, "the agent never called the model"
+        worker.kill()
+        worker.start()
+        description = await wait_workflow(temporal_client, workflow_id, timeout=150)
+    finally:
+        worker.kill()
+    assert description.status == WorkflowExecutionStatus.COMPLETED
+    inline = [d for d in gitlab.discussions("group/app", mr.iid) if d["notes"][0].get("type") == "DiffNote"]
+    assert len(inline) == 1
+    summaries = [n for n in gitlab.notes("group/app", mr.iid) if markers.parse(n["body"], markers.SUMMARY)]
+    assert len(summaries) == 1
