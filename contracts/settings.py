@@ -160,6 +160,17 @@ class Settings(BaseSettings):
     k8s_job_memory_request: str = Field("512Mi", description="Memory request of an agent Job")
     k8s_secret_name: str = Field("", description="Secret holding GITLAB_TOKEN for the Job's clone step")
     k8s_api_url: str = Field("", description="Kubernetes API URL (default: in-cluster config)")
+    k8s_job_python: str = Field("python", description="Python executable in agent Job containers")
+    k8s_job_workdir: str = Field(
+        "/app",
+        description="Working directory of agent Job containers (where the code is; the image's WORKDIR)",
+    )
+    k8s_job_poll_interval: float = Field(
+        2.0, gt=0, description="Seconds between checks of a running agent Job"
+    )
+    k8s_job_pending_timeout: int = Field(
+        300, ge=1, description="Seconds an agent Job's pod may stay unschedulable or unable to start"
+    )
     max_concurrent_agent_runs: int = Field(4, ge=1, description="Agent runs one worker executes at once")
 
     # --- Temporal --------------------------------------------------------------------------------
@@ -171,6 +182,19 @@ class Settings(BaseSettings):
     temporal_tls_key: str = Field("", description="Client key file (mTLS)")
     temporal_tls_ca: str = Field("", description="CA certificate file of the server")
     temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud)")
+    payload_encryption_keys: SecretStr | None = Field(
+        None,
+        description="Encrypt workflow payloads at rest: comma-separated KEY_ID:BASE64_32_BYTE_KEY (empty: off)",
+    )
+    payload_encryption_key_id: str = Field(
+        "", description="Key ID that encrypts new payloads (default: the first of PAYLOAD_ENCRYPTION_KEYS)"
+    )
+    codec_server_token: SecretStr | None = Field(
+        None, description="Bearer token the Temporal Web UI sends to /codec (codec server off when unset)"
+    )
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated Web UI origins allowed to call /codec"
+    )
 
     # --- Service -----------------------------------------------------------------------------
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
@@ -183,7 +207,7 @@ class Settings(BaseSettings):
     )
 
     # ---------------------------------------------------------------------------------------------
-    @field_validator("gitlab_projects", "review_exclude", mode="before")
+    @field_validator("gitlab_projects", "review_exclude", "codec_cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -253,6 +277,8 @@ class Settings(BaseSettings):
             self.copilot_provider_api_key,
             self.jira_api_token,
             self.temporal_api_key,
+            self.payload_encryption_keys,
+            self.codec_server_token,
         ]
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 

@@ -32,6 +32,9 @@ _TRANSIENT = (
     "early eof",
     "rpc failed",
     "429",
+    "failed to connect",
+    "couldn't connect to server",
+    "connection reset",
 )
 
 
