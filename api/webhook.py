@@ -20,7 +20,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.intake_mr import handle_merge_request
+from api.intake_note import handle_note
 from api.starter import ignored
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -28,6 +30,7 @@ router = APIRouter()
 Handler = Callable[[Request, dict[str, Any]], Awaitable[JSONResponse]]
 HANDLERS: dict[str, Handler] = {
     "merge_request": handle_merge_request,
+    "note": handle_note,
 }
 
 
@@ -43,6 +46,12 @@ def _authorised(request: Request) -> JSONResponse | None:
 
 @router.post("/webhook")
 async def webhook(request: Request) -> JSONResponse:
+    response = await _intake(request)
+    metrics.record_delivery(response.body)
+    return response
+
+
+async def _intake(request: Request) -> JSONResponse:
     denied = _authorised(request)
     if denied is not None:
         return denied

@@ -79,6 +79,11 @@ class DiscussionTask(_Model):
     own_finding_thread_id: str | None = None
     may_push: bool = False
     max_diff_lines: int = 3000
+    # Added for MRDiscussion: who asked (for the prompt and the commit trailer), why a requested change
+    # may only be described, and the globs never shown in the diff (as for reviews).
+    author: str = Field("", max_length=255)
+    no_push_reason: str = Field("", max_length=500)
+    exclude: list[str] = Field(default_factory=list)
 
 
 class ImplementTask(_Model):
@@ -127,4 +132,5 @@ class AgentResult(_Model):
     prompt_chars: int = 0
     scope: ReviewScope | None = None
     patch: str | None = None
+    patch_too_large: bool = False  # the agent changed more than a patch may carry; nothing to push
     tests: TestEvidence | None = None

@@ -1,0 +1,286 @@
+"""Activities of MRDiscussion: decide whether a note is the agent's to answer, run the agent on it
+(committing and pushing a requested change inside the same activity, so the patch never enters
+workflow history), and post one reply in the note's thread.
+
+Idempotency: the reply carries a hidden `reply note=<id>` marker and is only written when no agent
+note in the thread has it; a pushed commit carries a trailer naming the note, and a retried run
+that finds that commit on the MR reports it instead of running the agent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from typing import Any
+
+import gitlab
+from temporalio import activity
+
+from activities.discussion_push import PushOutcome, commit_and_push, commit_message, find_earlier_push
+from activities.gitlab_api import gitlab_client
+from activities.http_errors import PermanentError, activity_errors
+from activities.review import _heartbeating
+from contracts.discussion import (
+    DiscussionContext,
+    DiscussionRunInput,
+    DiscussionRunResult,
+    MRDiscussionInput,
+    PostDiscussionReplyInput,
+    PostDiscussionReplyResult,
+)
+from contracts.settings import AccessLevel, Settings
+from core.discussion_reply import clean_model_text, render_failure, render_reply
+from core.discussion_thread import ThreadView, read_thread
+from core.mentions import mentions
+from executors.base import AgentExecutor, safe_name
+from executors.report_tool import ChangeReport, DiscussionReply, Resolution
+from executors.tasks import DiscussionTask, RepoRef
+
+EYES = "eyes"
+
+
+class DiscussionActivities:
+    def __init__(self, settings: Settings, executor: AgentExecutor) -> None:
+        self.settings = settings
+        self.executor = executor
+        self._agent: tuple[int, str] | None = None
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _gl(self) -> gitlab.Gitlab:
+        return gitlab_client(self.settings)
+
+    def _agent_user(self, gl: gitlab.Gitlab) -> tuple[int, str]:
+        if self._agent is None:
+            gl.auth()
+            assert gl.user is not None
+            self._agent = (gl.user.id, self.settings.gitlab_agent_username or gl.user.username)
+        return self._agent
+
+    def _mr(self, gl: gitlab.Gitlab, project_id: int, mr_iid: int) -> tuple[Any, Any]:
+        project = gl.projects.get(project_id)
+        return project, project.mergerequests.get(mr_iid)
+
+    def _discussion(self, mr: Any, note_id: int, discussion_id: str | None) -> Any | None:
+        if discussion_id:
+            try:
+                return mr.discussions.get(discussion_id)
+            except gitlab.GitlabGetError as exc:
+                if exc.response_code == 404:
+                    return None
+                raise
+        for discussion in mr.discussions.list(iterator=True):
+            if any(n.get("id") == note_id for n in discussion.attributes.get("notes") or []):
+                return discussion
+        return None
+
+    def _access_level(self, project: Any, user_id: int | None) -> int:
+        if user_id is None:
+            return 0
+        try:
+            return int(project.members_all.get(user_id).access_level)
+        except gitlab.GitlabGetError as exc:
+            if exc.response_code == 404:
+                return 0  # not a member (e.g. a comment on a public project)
+            raise
+
+    def _push_decision(self, project: Any, mr: Any, view: ThreadView) -> str:
+        """Why this note may not make the agent push ("" when it may)."""
+        if not self.settings.discussion_push:
+            return "pushing changes from notes is disabled on this service (DISCUSSION_PUSH=false)"
+        if mr.source_project_id != mr.target_project_id:
+            return "the source branch is in a fork, and pushing to forks is not supported"
+        needed: AccessLevel = self.settings.discussion_push_min_access
+        level = self._access_level(project, view.author_id)
+        if level < needed.number:
+            return (
+                f"@{view.author_username} needs at least {needed.value} access to the project to have me push"
+            )
+        return ""
+
+    # --- discussion_context --------------------------------------------------------------------
+    @activity.defn(name="discussion_context")
+    @activity_errors
+    def discussion_context(self, data: MRDiscussionInput) -> DiscussionContext:
+        gl = self._gl()
+        agent_id, agent_name = self._agent_user(gl)
+        project, mr = self._mr(gl, data.project_id, data.mr_iid)
+        discussion = self._discussion(mr, data.note_id, data.discussion_id)
+        view = read_thread(discussion.attributes, data.note_id, agent_id) if discussion else ThreadView()
+        if not view.found:
+            return DiscussionContext(ignore_reason="note not found on this merge request")
+        if view.system:
+            return DiscussionContext(ignore_reason="system note")
+        if view.author_id == agent_id:
+            return DiscussionContext(ignore_reason="note written by the agent")
+        if mr.state != "opened":
+            return DiscussionContext(ignore_reason=f"merge request is {mr.state}")
+        if not mentions(view.body, agent_name) and not view.agent_posted:
+            return DiscussionContext(
+                ignore_reason=f"the note neither mentions @{agent_name} nor replies in a thread of the agent"
+            )
+        reason = self._push_decision(project, mr, view)
+        return DiscussionContext(
+            already_replied=view.already_replied,
+            discussion_id=discussion.id,
+            author_username=view.author_username,
+            head_sha=mr.sha,
+            may_push=not reason,
+            no_push_reason=reason,
+            own_finding=view.own_finding,
+        )
+
+    # --- reaction ------------------------------------------------------------------------------
+    @activity.defn(name="set_note_reaction")
+    @activity_errors
+    def set_note_reaction(self, project_id: int, mr_iid: int, note_id: int, on: bool) -> None:
+        gl = self._gl()
+        _, mr = self._mr(gl, project_id, mr_iid)
+        agent_id, _ = self._agent_user(gl)
+        note = mr.notes.get(note_id, lazy=True)
+        mine = [a for a in note.awardemojis.list(get_all=True) if a.name == EYES and a.user["id"] == agent_id]
+        if on and not mine:
+            note.awardemojis.create({"name": EYES})
+        elif not on:
+            for award in mine:
+                note.awardemojis.delete(award.id)
+
+    # --- run_discussion ------------------------------------------------------------------------
+    def _task(self, data: DiscussionRunInput) -> tuple[DiscussionTask | dict[str, Any], Any, Any]:
+        """The agent task, or the commit an earlier attempt already pushed for this note."""
+        gl = self._gl()
+        agent_id, _ = self._agent_user(gl)
+        project, mr = self._mr(gl, data.project_id, data.mr_iid)
+        commits = [c.attributes for c in mr.commits(get_all=True)]
+        earlier = find_earlier_push(commits, data.note_id)
+        if earlier is not None:
+            return earlier, project, mr
+        view = read_thread(mr.discussions.get(data.discussion_id).attributes, data.note_id, agent_id)
+        history = view.history[:-1]  # the last entry is the note itself: it is the request
+        task = DiscussionTask(
+            repo=RepoRef(
+                clone_url=project.http_url_to_repo,
+                head_sha=mr.sha,
+                branches=[mr.target_branch]
+                + ([mr.source_branch] if mr.source_project_id == mr.target_project_id else []),
+            ),
+            project_path=project.path_with_namespace,
+            mr_iid=data.mr_iid,
+            title=str(mr.title or "")[:20_000],
+            description=str(mr.description or "")[:20_000],
+            base_sha=mr.diff_refs["base_sha"],
+            thread=[
+                {"author": n.author, "body": n.body, "by_agent": "yes" if n.by_agent else "no"}
+                for n in history[-100:]
+            ],
+            request=view.body[:20_000],
+            position=view.position,
+            own_finding_thread_id=data.discussion_id if data.own_finding else None,
+            may_push=data.may_push,
+            max_diff_lines=self.settings.review_max_diff_lines,
+            author=data.author_username,
+            no_push_reason=data.no_push_reason,
+            exclude=self.settings.review_exclude,
+        )
+        return task, project, mr
+
+    @activity.defn(name="run_discussion")
+    @activity_errors
+    async def run_discussion(self, data: DiscussionRunInput) -> DiscussionRunResult:
+        task, project, mr = await asyncio.to_thread(self._task, data)
+        if isinstance(task, dict):
+            return DiscussionRunResult(
+                reply="I already handled this request in an earlier attempt.",
+                push="earlier",
+                commit_sha=str(task.get("id", "")),
+                commit_title=str(task.get("title", ""))[:200],
+            )
+        run_id = f"{data.workflow_id}-{activity.info().activity_id}"
+        try:
+            result = await _heartbeating(self.executor.run(task, run_id=run_id))
+        except ValueError as exc:
+            raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
+        reply = next((r.body for r in result.reports if isinstance(r, DiscussionReply)), "")
+        change = next((r for r in result.reports if isinstance(r, ChangeReport)), None)
+        verdict = next(
+            (
+                r
+                for r in result.reports
+                if isinstance(r, Resolution) and r.thread_id == task.own_finding_thread_id
+            ),
+            None,
+        )
+        out = DiscussionRunResult(
+            reply=clean_model_text(reply),
+            resolution=verdict.status if verdict else None,
+            resolution_reply=clean_model_text(verdict.reply, 4000) if verdict else "",
+        )
+        if result.patch_too_large:
+            out.push = "too_large"
+        elif result.patch:
+            summary = change.summary if change else "apply the change requested in the discussion"
+            message = commit_message(
+                change.commit_type if change else "chore", summary, data.author_username, data.note_id
+            )
+            pushed = await _heartbeating(
+                asyncio.to_thread(self._push, data, project, mr, task, result.patch, message)
+            )
+            out.push = pushed.outcome
+            out.commit_sha = pushed.sha
+            out.commit_title = message.split("\n", 1)[0][:200]
+            out.change_summary = clean_model_text(summary, 4000)
+            out.files_changed = list(pushed.files)
+        return out
+
+    def _push(
+        self, data: DiscussionRunInput, project: Any, mr: Any, task: DiscussionTask, patch: str, message: str
+    ) -> PushOutcome:
+        digest = hashlib.sha256(data.workflow_id.encode()).hexdigest()[:10]
+        work = self.settings.work_path / f"push-{safe_name(data.workflow_id, 40)}-{digest}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        token = self.settings.gitlab_token.get_secret_value() if self.settings.gitlab_token else None
+        try:
+            return commit_and_push(
+                clone_url=project.http_url_to_repo,
+                token=token,
+                work_dir=work,
+                branch=mr.source_branch,
+                head_sha=task.repo.head_sha,
+                patch=patch,
+                message=message,
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # --- post_discussion_reply -----------------------------------------------------------------
+    @activity.defn(name="post_discussion_reply")
+    @activity_errors
+    def post_discussion_reply(self, data: PostDiscussionReplyInput) -> PostDiscussionReplyResult:
+        gl = self._gl()
+        agent_id, _ = self._agent_user(gl)
+        _, mr = self._mr(gl, data.project_id, data.mr_iid)
+        discussion = mr.discussions.get(data.discussion_id)
+        view = read_thread(discussion.attributes, data.note_id, agent_id)
+        if view.already_replied:
+            return PostDiscussionReplyResult(posted=False)
+        behavior = self.settings.resolution_behavior.value
+        if data.run is None:
+            body = render_failure(
+                data.failure or "unknown error", note_id=data.note_id, workflow_id=data.workflow_id
+            )
+        else:
+            body = render_reply(data.run, note_id=data.note_id, branch=mr.source_branch, behavior=behavior)
+        note = discussion.notes.create({"body": body})
+        resolved = False
+        if (
+            data.run is not None
+            and data.run.resolution == "resolved"
+            and behavior == "auto-resolve"
+            and view.own_finding
+            and not view.resolved
+        ):
+            discussion.resolved = True
+            discussion.save()
+            resolved = True
+        return PostDiscussionReplyResult(posted=True, note_id=note.id, resolved=resolved)

@@ -1,0 +1,109 @@
+"""MRDiscussion: workflow input and result, and the values its activities hand each other.
+
+Small JSON only: note and MR references, the decision flags, and the agent's bounded reply text.
+The agent's patch never travels through history; it is committed inside the activity that ran it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.models import ResolutionStatus, Trigger
+
+MAX_REPLY_CHARS = 10_000
+MAX_SUMMARY_CHARS = 4000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MRDiscussionInput(_Model):
+    """`temporal workflow start --type MRDiscussion --input '{"project_id": 7, "mr_iid": 3, "note_id": 55}'`"""
+
+    project_id: int = Field(gt=0)
+    mr_iid: int = Field(gt=0)
+    note_id: int = Field(gt=0)
+    discussion_id: str | None = Field(
+        None, pattern=r"^[0-9a-f]{8,64}$", description="GitLab discussion of the note; looked up when omitted"
+    )
+    trigger: Trigger = Trigger.MANUAL
+
+
+class DiscussionContext(_Model):
+    """What the first activity found: whether to answer, and whether the answer may push."""
+
+    ignore_reason: str = ""  # non-empty: end with status "ignored"
+    already_replied: bool = False
+    discussion_id: str = ""
+    author_username: str = ""
+    head_sha: str = ""
+    may_push: bool = False
+    no_push_reason: str = ""  # why a requested change will only be described
+    own_finding: bool = False
+
+
+class DiscussionRunInput(_Model):
+    project_id: int
+    mr_iid: int
+    note_id: int
+    discussion_id: str
+    author_username: str
+    may_push: bool
+    no_push_reason: str = ""
+    own_finding: bool = False
+    workflow_id: str
+
+
+PushOutcome = Literal[
+    "none",  # the agent changed nothing
+    "pushed",
+    "rebased",  # pushed after rebasing once onto a branch that moved during the run
+    "branch_moved",  # the branch moved and the rebase did not apply: nothing pushed
+    "not_allowed",  # the agent changed files but may not push (access, setting, fork)
+    "too_large",
+    "earlier",  # an earlier attempt of this workflow pushed already
+]
+
+
+class DiscussionRunResult(_Model):
+    reply: str = Field("", max_length=MAX_REPLY_CHARS)
+    push: PushOutcome = "none"
+    commit_sha: str = ""
+    commit_title: str = Field("", max_length=200)
+    change_summary: str = Field("", max_length=MAX_SUMMARY_CHARS)
+    files_changed: list[str] = Field(default_factory=list, max_length=100)
+    resolution: ResolutionStatus | None = None
+    resolution_reply: str = Field("", max_length=MAX_SUMMARY_CHARS)
+
+
+class PostDiscussionReplyInput(_Model):
+    project_id: int
+    mr_iid: int
+    note_id: int
+    discussion_id: str
+    workflow_id: str
+    run: DiscussionRunResult | None = None
+    failure: str = ""  # set instead of `run` when the run failed
+
+
+class PostDiscussionReplyResult(_Model):
+    posted: bool
+    note_id: int | None = None
+    resolved: bool = False
+
+
+class MRDiscussionResult(_Model):
+    status: Literal["replied", "ignored", "already_replied", "failed"]
+    reason: str = ""
+    push: PushOutcome = "none"
+    commit_sha: str = ""
+    reply_note_id: int | None = None
+    resolved: bool = False
+
+
+class DiscussionProgress(_Model):
+    step: str
+    note_id: int = 0

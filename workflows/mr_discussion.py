@@ -1,0 +1,165 @@
+"""MRDiscussion: answer one MR note that mentions the agent or replies in one of its threads.
+
+ID `discussion:<project>:<note>` (REJECT_DUPLICATE), so a redelivered Note Hook does nothing. Started
+by the webhook for every human, non-system note in a thread or mentioning the agent; the first
+activity decides with GitLab's data whether the note is the agent's to answer (a reply in a thread
+the agent posted in needs the discussion, which the webhook payload does not carry) and the run ends
+"ignored" within a second when it is not. By hand:
+`temporal workflow start --type MRDiscussion --input '{"project_id": 7, "mr_iid": 3, "note_id": 55}'`.
+
+👀 on the note while working → agent run (answer; a requested change is committed and pushed inside
+that activity) → one reply in the thread (marker `reply note=<id>`) → resolution of the agent's own
+finding per RESOLUTION_BEHAVIOR. A failed run still gets one reply saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.discussion import DiscussionActivities
+    from contracts.discussion import (
+        DiscussionContext,
+        DiscussionProgress,
+        DiscussionRunInput,
+        DiscussionRunResult,
+        MRDiscussionInput,
+        MRDiscussionResult,
+        PostDiscussionReplyInput,
+        PostDiscussionReplyResult,
+    )
+    from contracts.temporal import agent_task_queue
+    from workflows.agent_slots import AgentSlotHolder
+    from workflows.review_mr import (
+        AGENT_HEARTBEAT,
+        AGENT_RETRY,
+        AGENT_RUN,
+        GITLAB_CALL,
+        GITLAB_RETRY,
+        _short_reason,
+    )
+
+
+@workflow.defn(name="MRDiscussion")
+class MRDiscussion(AgentSlotHolder):
+    def __init__(self) -> None:
+        self._progress = DiscussionProgress(step="starting")
+
+    @workflow.query
+    def progress(self) -> DiscussionProgress:
+        return self._progress
+
+    def _step(self, step: str) -> None:
+        self._progress = self._progress.model_copy(update={"step": step})
+
+    @workflow.run
+    async def run(self, data: MRDiscussionInput) -> MRDiscussionResult:
+        self._progress = DiscussionProgress(step="reading the thread", note_id=data.note_id)
+        ctx: DiscussionContext = await workflow.execute_activity_method(
+            DiscussionActivities.discussion_context,
+            data,
+            start_to_close_timeout=GITLAB_CALL,
+            retry_policy=GITLAB_RETRY,
+        )
+        if ctx.ignore_reason:
+            return self._done(MRDiscussionResult(status="ignored", reason=ctx.ignore_reason))
+        if ctx.already_replied:
+            return self._done(MRDiscussionResult(status="already_replied", reason="the note has a reply"))
+
+        await self._reaction(data, on=True)
+        try:
+            run = await self._run_agent(data, ctx)
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.ensure_future(self._reaction(data, on=False)))
+            raise
+        except ActivityError as err:
+            reason = _short_reason(err)
+            self._step("failed")
+            await self._post(data, ctx, failure=reason)
+            await self._reaction(data, on=False)
+            raise ApplicationError(f"discussion failed: {reason}", non_retryable=True) from err
+        self._step("replying")
+        posted = await self._post(data, ctx, run=run)
+        await self._reaction(data, on=False)
+        return self._done(
+            MRDiscussionResult(
+                status="replied" if posted.posted else "already_replied",
+                push=run.push,
+                commit_sha=run.commit_sha,
+                reply_note_id=posted.note_id,
+                resolved=posted.resolved,
+            )
+        )
+
+    async def _run_agent(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
+        # Like reviews: at most N agent runs per project (ProjectAgentSlots), on the agent task queue.
+        self._step("waiting for an agent slot of the project")
+        await self.acquire_agent_slot(data.project_id)
+        try:
+            self._step("running the agent")
+            return await self._execute_run(data, ctx)
+        finally:
+            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(data.project_id)))
+
+    async def _execute_run(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
+        return await workflow.execute_activity_method(
+            DiscussionActivities.run_discussion,
+            DiscussionRunInput(
+                project_id=data.project_id,
+                mr_iid=data.mr_iid,
+                note_id=data.note_id,
+                discussion_id=ctx.discussion_id,
+                author_username=ctx.author_username,
+                may_push=ctx.may_push,
+                no_push_reason=ctx.no_push_reason,
+                own_finding=ctx.own_finding,
+                workflow_id=workflow.info().workflow_id,
+            ),
+            task_queue=agent_task_queue(workflow.info().task_queue),
+            start_to_close_timeout=AGENT_RUN,
+            heartbeat_timeout=AGENT_HEARTBEAT,
+            retry_policy=AGENT_RETRY,
+        )
+
+    async def _post(
+        self,
+        data: MRDiscussionInput,
+        ctx: DiscussionContext,
+        *,
+        run: DiscussionRunResult | None = None,
+        failure: str = "",
+    ) -> PostDiscussionReplyResult:
+        return await workflow.execute_activity_method(
+            DiscussionActivities.post_discussion_reply,
+            PostDiscussionReplyInput(
+                project_id=data.project_id,
+                mr_iid=data.mr_iid,
+                note_id=data.note_id,
+                discussion_id=ctx.discussion_id,
+                workflow_id=workflow.info().workflow_id,
+                run=run,
+                failure=failure,
+            ),
+            start_to_close_timeout=GITLAB_CALL,
+            retry_policy=GITLAB_RETRY,
+        )
+
+    async def _reaction(self, data: MRDiscussionInput, *, on: bool) -> None:
+        # A nicety: failing to set or clear the 👀 never fails the conversation.
+        try:
+            await workflow.execute_activity_method(
+                DiscussionActivities.set_note_reaction,
+                args=[data.project_id, data.mr_iid, data.note_id, on],
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            workflow.logger.info("could not %s the note reaction", "set" if on else "clear")
+
+    def _done(self, result: MRDiscussionResult) -> MRDiscussionResult:
+        self._step(result.status)
+        return result
