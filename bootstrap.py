@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.service import RPCError, RPCStatusCode
 
-from contracts import temporal
+from contracts import ids, temporal
 from contracts.settings import Settings
 
 log = logging.getLogger("bootstrap")
@@ -58,3 +72,67 @@ async def bootstrap(settings: Settings) -> None:
     client = await _connect_with_patience(settings)
     added = await register_search_attributes(client, settings.temporal_namespace)
     log.info("search attributes registered: %s", ", ".join(added) or "all present already")
+    for line in await ensure_schedules(client, settings):
+        log.info("schedule %s", line)
+
+
+# --- polling Schedules ------------------------------------------------------------------------------
+def _schedule(workflow: str, schedule_id: str, every_s: int, settings: Settings, note: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(workflow, id=schedule_id, task_queue=settings.temporal_task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_s))]),
+        # One poll at a time for the whole cluster, however many workers run; a slow poll makes the
+        # next one skip rather than queue up.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=note),
+    )
+
+
+async def _upsert_schedule(client: Client, schedule_id: str, wanted: Schedule | None) -> str:
+    handle = client.get_schedule_handle(schedule_id)
+    try:
+        await handle.describe()
+        exists = True
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        exists = False
+    if wanted is None:
+        if exists:
+            await handle.delete()
+            return f"{schedule_id}: deleted (polling switched off)"
+        return f"{schedule_id}: off"
+    if not exists:
+        try:
+            await client.create_schedule(schedule_id, wanted)
+            return f"{schedule_id}: created"
+        except ScheduleAlreadyRunningError:
+            pass  # a concurrent bootstrap created it: update below
+
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        # Keep what an operator set in the UI (paused, their note): only the action, spec and policy
+        # follow the configuration.
+        wanted.state = current.description.schedule.state
+        return ScheduleUpdate(schedule=wanted)
+
+    await handle.update(update)
+    return f"{schedule_id}: updated"
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
+    jira = (
+        _schedule("PollJira", ids.JIRA_POLL_SCHEDULE_ID, settings.jira_poll_interval, settings,
+                  "Finds Jira issues in the trigger status and starts ImplementIssue")
+        if settings.jira_enabled
+        else None
+    )  # fmt: skip
+    gitlab = (
+        _schedule("PollGitLab", ids.GITLAB_POLL_SCHEDULE_ID, settings.gitlab_poll_interval, settings,
+                  "Finds updated GitLab MRs and starts ReviewMR (GITLAB_POLL=true)")
+        if settings.gitlab_poll
+        else None
+    )  # fmt: skip
+    return [
+        await _upsert_schedule(client, ids.JIRA_POLL_SCHEDULE_ID, jira),
+        await _upsert_schedule(client, ids.GITLAB_POLL_SCHEDULE_ID, gitlab),
+    ]

@@ -89,7 +89,10 @@ def activity_errors(fn: F) -> F:
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:
-                raise to_application_error(exc) from exc
+                converted = to_application_error(exc)
+                if converted is exc:
+                    raise  # `raise exc from exc` would make the cause chain a loop
+                raise converted from exc
 
         return async_wrapper  # type: ignore[return-value]
 
@@ -98,6 +101,9 @@ def activity_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            raise to_application_error(exc) from exc
+            converted = to_application_error(exc)
+            if converted is exc:
+                raise  # `raise exc from exc` would make the cause chain a loop
+            raise converted from exc
 
     return wrapper  # type: ignore[return-value]

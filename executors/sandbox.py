@@ -11,12 +11,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from contracts.settings import Settings
+from executors.run_discussion import run_discussion
+from executors.run_implement import run_implement
 from executors.run_review import run_review
 from executors.tasks import AgentResult, AgentTask
 
 Runner = Callable[..., Awaitable[AgentResult]]
 RUNNERS: dict[str, Runner] = {
     "review": run_review,
+    "discussion": run_discussion,
+    "implement": run_implement,
 }
 
 

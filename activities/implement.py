@@ -1,0 +1,371 @@
+"""Activities of ImplementIssue: Jira status and comments, the agent's change pushed as a commit, the
+draft MR.
+
+Every step looks for its own earlier effect first, so a retry or a worker restart at any point never
+creates a second branch, MR or comment:
+- the pushed commit carries `Jira-Issue` / `Workflow-Run` trailers; a retry finds the branch it
+  pushed instead of running the agent again (the measured result comes back from the heartbeat
+  details, or, if the worker died before that heartbeat, the summary from the commit message);
+- the MR is looked up by its source branch before one is created;
+- Jira comments carry a tag with the run ID; transitions are skipped when the issue is there already.
+The patch stays inside `implement_change`: it goes from the executor's result to `git apply` here
+and never into workflow history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import gitlab
+from temporalio import activity
+
+from activities.gitlab_api import gitlab_client
+from activities.http_errors import PermanentError, activity_errors
+from activities.jira_api import (
+    FAILED_LABEL,
+    add_label,
+    comment_once,
+    jira_client,
+    mapping_for,
+    move_to,
+    read_issue,
+    statuses,
+)
+from contracts.implement import (
+    ImplementRunInput,
+    ImplementRunResult,
+    IssueInfo,
+    OpenMRInput,
+    OpenMRResult,
+    StatusRole,
+)
+from contracts.settings import Settings
+from core import implement_commit as commits
+from core.mr_description import evidence_line, mr_title, render_description
+from executors.base import AgentExecutor, safe_name
+from executors.git_repo import GitError, clone, git
+from executors.report_tool import Implementation
+from executors.run_implement import MAX_PATCH_BYTES
+from executors.tasks import ImplementTask, RepoRef
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = timedelta(seconds=5)
+
+
+class ImplementActivities:
+    def __init__(self, settings: Settings, executor: AgentExecutor) -> None:
+        self.settings = settings
+        self.executor = executor
+
+    def _token(self) -> str | None:
+        token = self.settings.gitlab_token
+        return token.get_secret_value() if token else None
+
+    # --- Jira ------------------------------------------------------------------------------------
+    @activity.defn(name="implement_issue_info")
+    @activity_errors
+    def issue_info(self, issue_key: str) -> IssueInfo:
+        project, mapping = mapping_for(self.settings, issue_key)
+        issue = read_issue(jira_client(self.settings), issue_key)
+        gitlab_project = gitlab_client(self.settings).projects.get(mapping.repo, lazy=mapping.repo.isdigit())
+        return IssueInfo(
+            key=issue["key"],
+            project_key=project,
+            summary=issue["summary"],
+            status=issue["status"],
+            repo=mapping.repo,
+            target_branch=mapping.target_branch,
+            gitlab_project_id=int(gitlab_project.get_id()),
+        )
+
+    @activity.defn(name="implement_trigger_status")
+    @activity_errors
+    def trigger_status(self, issue_key: str) -> str:
+        return statuses(self.settings, mapping_for(self.settings, issue_key)[1]).trigger
+
+    @activity.defn(name="implement_transition")
+    @activity_errors
+    def transition(self, issue_key: str, role: StatusRole) -> bool:
+        names = statuses(self.settings, mapping_for(self.settings, issue_key)[1])
+        return move_to(jira_client(self.settings), issue_key, getattr(names, role))
+
+    @activity.defn(name="implement_comment_mr")
+    @activity_errors
+    def comment_mr(self, issue_key: str, web_url: str, run_id: str, tests_line: str) -> bool:
+        text = f"Draft merge request opened by the Copilot agent: {web_url}\n{tests_line}"
+        return comment_once(jira_client(self.settings), issue_key, text, kind="mr", run_id=run_id)
+
+    @activity.defn(name="implement_report_failure")
+    @activity_errors
+    def report_failure(self, issue_key: str, workflow_id: str, run_id: str, reason: str) -> str:
+        """One clear comment, then the issue leaves "In Progress" for a known state: JIRA_FAILED_STATUS
+        (or the project's failed_status), else back to the trigger status with the FAILED_LABEL
+        that keeps the poller from picking it up again until a human removes it."""
+        client = jira_client(self.settings)
+        _, mapping = mapping_for(self.settings, issue_key)
+        names = statuses(self.settings, mapping)
+        target = names.failed or names.trigger
+        retry_hint = (
+            f"move it to '{names.trigger}' again to retry"
+            if names.failed
+            else f"remove the label '{FAILED_LABEL}' to let the agent retry"
+        )
+        text = (
+            f"The Copilot agent could not implement this issue: {reason}\n"
+            f"Workflow: {workflow_id} (Temporal Web UI). The issue was moved to '{target}'; {retry_hint}."
+        )
+        comment_once(client, issue_key, text, kind="failed", run_id=run_id)
+        if not names.failed:
+            add_label(client, issue_key, FAILED_LABEL)
+        try:
+            move_to(client, issue_key, target)
+        except PermanentError as exc:
+            # The comment says what happened; a missing transition must not hide that.
+            log.warning("%s", exc)
+            return f"commented; not moved: {exc}"
+        return f"moved to {target}"
+
+    # --- the change -------------------------------------------------------------------------------
+    @activity.defn(name="implement_change")
+    @activity_errors
+    async def implement_change(self, data: ImplementRunInput) -> ImplementRunResult:
+        info = activity.info()
+        remembered = _remembered(info.heartbeat_details)
+        run_dir = self.settings.work_path / (
+            f"push-{safe_name(data.workflow_id, 30)}-{hashlib.sha256(data.run_id.encode()).hexdigest()[:10]}"
+        )
+        await asyncio.to_thread(shutil.rmtree, run_dir, True)
+        try:
+            prepared = await asyncio.to_thread(self._prepare, data, run_dir / "repo")
+            repo, project, target_sha, taken, own = prepared
+            if own is not None:
+                if remembered is not None and remembered.commit_sha == own[1]:
+                    return remembered
+                return _recovered(project, own)
+            branch = next((b for b in commits.branch_candidates(data.issue_key) if b not in taken), None)
+            if branch is None:
+                raise PermanentError(f"all agent/{data.issue_key.lower()}-N branch names are taken")
+            result = await self._run_agent(data, project, target_sha, info.activity_id)
+            implementation = next((r for r in result.reports if isinstance(r, Implementation)), None)
+            summary = implementation.summary if implementation else result.final_message[:4000]
+            base = ImplementRunResult(
+                status="no_change",
+                project_id=project["id"],
+                target_branch=project["target_branch"],
+                agent_summary=summary[:4000],
+            )
+            if result.patch_too_large:
+                # The same issue would produce the same oversized change again: not retried.
+                raise PermanentError(
+                    f"the agent's change is over {MAX_PATCH_BYTES // (1024 * 1024)} MiB",
+                    kind="ChangeTooLarge",
+                )
+            if not result.patch:
+                return base
+            title = commits.commit_title(
+                data.issue_key, implementation.commit_summary if implementation else "implement the issue"
+            )
+            sha = await asyncio.to_thread(
+                self._commit_and_push, repo, run_dir, result.patch, branch, data, title, summary, result.tests
+            )
+            pushed = base.model_copy(
+                update={
+                    "status": "pushed",
+                    "branch": branch,
+                    "commit_sha": sha,
+                    "commit_title": title,
+                    "tests": result.tests,
+                }
+            )
+            # Remembered for a retry of this attempt's activity (worker killed before returning).
+            activity.heartbeat(pushed.model_dump(mode="json"))
+            return pushed
+        except GitError as exc:
+            if exc.transient:
+                raise
+            raise PermanentError(str(exc), kind="GitError") from exc
+        finally:
+            await asyncio.to_thread(shutil.rmtree, run_dir, True)
+
+    def _prepare(
+        self, data: ImplementRunInput, dest: Path
+    ) -> tuple[Path, dict[str, Any], str, set[str], tuple[str, str, str] | None]:
+        """Clone the target branch plus any existing agent/<key>* branches; find our own earlier push."""
+        _, mapping = mapping_for(self.settings, data.issue_key)
+        gl = gitlab_client(self.settings)
+        project = gl.projects.get(mapping.repo)
+        try:
+            target_sha = project.branches.get(mapping.target_branch).commit["id"]
+        except gitlab.GitlabGetError as exc:
+            if exc.response_code == 404:
+                raise PermanentError(
+                    f"target branch '{mapping.target_branch}' does not exist in {mapping.repo}"
+                ) from exc
+            raise
+        token = self._token()
+        repo = clone(
+            project.http_url_to_repo, dest, token=token, sha=target_sha, branches=[mapping.target_branch]
+        )
+        prefix = f"agent/{data.issue_key.lower()}"
+        git(repo, "fetch", "--quiet", "--no-tags", "origin",
+            f"+refs/heads/{prefix}*:refs/remotes/origin/{prefix}*", token=token)  # fmt: skip
+        listing = git(
+            repo, "for-each-ref", "--format=%(refname:strip=3) %(objectname)", "refs/remotes/origin/agent/"
+        )
+        heads = dict(line.split(" ", 1) for line in listing.splitlines() if line.strip())
+        own = None
+        for branch in commits.branch_candidates(data.issue_key):
+            if branch in heads:
+                message = git(repo, "log", "-1", "--format=%B", heads[branch])
+                if commits.is_own_commit(message, data.issue_key, data.run_id):
+                    own = (branch, heads[branch], message)
+                    break
+        info = {
+            "id": project.id,
+            "path": project.path_with_namespace,
+            "clone_url": project.http_url_to_repo,
+            "target_branch": mapping.target_branch,
+            "test_command": mapping.test_command,
+        }
+        return repo, info, target_sha, set(heads), own
+
+    async def _run_agent(
+        self, data: ImplementRunInput, project: dict[str, Any], target_sha: str, activity_id: str
+    ):
+        issue = await asyncio.to_thread(read_issue, jira_client(self.settings), data.issue_key)
+        task = ImplementTask(
+            repo=RepoRef(
+                clone_url=project["clone_url"], head_sha=target_sha, branches=[project["target_branch"]]
+            ),
+            project_path=project["path"],
+            issue_key=data.issue_key,
+            summary=issue["summary"],
+            description=issue["description"],
+            test_command=project["test_command"],
+        )
+        try:
+            return await _heartbeating(self.executor.run(task, run_id=f"{data.workflow_id}-{activity_id}"))
+        except ValueError as exc:
+            raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
+
+    def _commit_and_push(
+        self,
+        repo: Path,
+        run_dir: Path,
+        patch: str,
+        branch: str,
+        data: ImplementRunInput,
+        title: str,
+        summary: str,
+        tests: Any,
+    ) -> str:
+        patch_file = run_dir / "change.patch"  # outside the clone, so it is not part of the commit
+        patch_file.write_text(patch)
+        git(repo, "apply", "--index", "--binary", "--whitespace=nowarn", str(patch_file))
+        message = commits.commit_message(
+            title=title,
+            agent_summary=summary,
+            tests_line=evidence_line(tests),
+            issue_key=data.issue_key,
+            workflow_id=data.workflow_id,
+            run_id=data.run_id,
+        )
+        with tempfile.NamedTemporaryFile("w", dir=run_dir, suffix=".msg", delete=False) as handle:
+            handle.write(message)
+        git(repo, "commit", "--quiet", "--no-verify", "-F", handle.name)
+        sha = git(repo, "rev-parse", "HEAD").strip()
+        # Not forced: if the name was taken meanwhile the push fails and the retry picks the next one.
+        git(repo, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", token=self._token())
+        return sha
+
+    # --- the MR -----------------------------------------------------------------------------------
+    @activity.defn(name="implement_open_mr")
+    @activity_errors
+    def open_mr(self, data: OpenMRInput) -> OpenMRResult:
+        activity.heartbeat()  # a dead worker is noticed within the heartbeat timeout, not minutes later
+        run = data.run
+        project = gitlab_client(self.settings).projects.get(run.project_id)
+        existing = project.mergerequests.list(source_branch=run.branch, state="opened", get_all=False)
+        if existing:
+            return OpenMRResult(iid=existing[0].iid, web_url=existing[0].web_url, created=False)
+        activity.heartbeat()
+        description = render_description(
+            issue_key=data.issue_key,
+            issue_url=f"{self.settings.jira_url}/browse/{data.issue_key}",
+            issue_summary=data.issue_summary,
+            agent_summary=run.agent_summary,
+            tests=run.tests,
+            tests_note=run.tests_note,
+            workflow_id=data.workflow_id,
+        )
+        try:
+            mr = project.mergerequests.create(
+                {
+                    "source_branch": run.branch,
+                    "target_branch": run.target_branch,
+                    "title": mr_title(
+                        data.issue_key, run.commit_title, draft=not self.settings.auto_merge_enabled
+                    ),
+                    "description": description,
+                    "remove_source_branch": True,
+                }
+            )
+        except gitlab.GitlabCreateError as exc:
+            if exc.response_code != 409:
+                raise
+            # Created by a concurrent attempt between our lookup and our create: use that one.
+            found = project.mergerequests.list(source_branch=run.branch, state="opened", get_all=False)
+            if not found:
+                raise
+            return OpenMRResult(iid=found[0].iid, web_url=found[0].web_url, created=False)
+        return OpenMRResult(iid=mr.iid, web_url=mr.web_url, created=True)
+
+
+def _remembered(details: Any) -> ImplementRunResult | None:
+    if not details:
+        return None
+    try:
+        return ImplementRunResult.model_validate(details[0])
+    except ValueError:
+        return None
+
+
+def _recovered(project: dict[str, Any], own: tuple[str, str, str]) -> ImplementRunResult:
+    branch, sha, message = own
+    title, summary, tests_line = commits.recovered_parts(message)
+    return ImplementRunResult(
+        status="pushed",
+        project_id=project["id"],
+        target_branch=project["target_branch"],
+        branch=branch,
+        commit_sha=sha,
+        commit_title=title[:200],
+        agent_summary=summary[:4000],
+        tests_note=tests_line[:500],
+        recovered=True,
+    )
+
+
+async def _heartbeating(awaitable: Any) -> Any:
+    """Await while heartbeating: a dead worker is noticed within the heartbeat timeout, and a
+    cancelled workflow cancels the agent run (heartbeats are how activities learn of it)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

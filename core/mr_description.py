@@ -1,0 +1,113 @@
+"""The draft MR's title and description: the Jira link, the agent's summary and the test evidence
+the service measured itself ("tests not run" without a command, "failing" when they fail; never
+"passing" on the model's word)."""
+
+from __future__ import annotations
+
+from core import markers
+from core.prompts import fence_for
+from core.sanitize import strip_unsafe, truncate
+from executors.tasks import TestEvidence
+
+IMPLEMENT = "implement"
+MAX_AGENT_SUMMARY = 4000
+MAX_TITLE = 200
+
+
+def evidence_verdict(tests: TestEvidence | None) -> str:
+    if tests is None or not tests.ran:
+        return "tests not run"
+    if tests.exit_code is None:
+        return "failing (timed out)"
+    return "passing" if tests.exit_code == 0 else "failing"
+
+
+def _counts(tests: TestEvidence) -> str:
+    parts = []
+    if tests.passed is not None:
+        parts.append(f"{tests.passed} passed")
+    if tests.failed is not None:
+        parts.append(f"{tests.failed} failed")
+    return ", ".join(parts) or "counts not reported by the runner"
+
+
+def evidence_line(tests: TestEvidence | None) -> str:
+    """One line for commit messages and Jira comments."""
+    verdict = evidence_verdict(tests)
+    if tests is None or not tests.ran or tests.command is None:
+        reason = f" ({tests.discovered})" if tests is not None and tests.discovered else ""
+        return f"Tests: {verdict}{reason}"
+    code = "timeout" if tests.exit_code is None else str(tests.exit_code)
+    return (
+        f"Tests: {verdict}: `{strip_unsafe(tests.command)[:200]}` exit {code}, {_counts(tests)}, "
+        f"{tests.duration_s:.1f} s"
+    )
+
+
+def mr_title(issue_key: str, commit_title: str, *, draft: bool) -> str:
+    title = strip_unsafe(commit_title).replace("\n", " ").strip()[:MAX_TITLE]
+    return f"Draft: {title}" if draft else title
+
+
+def _evidence_section(tests: TestEvidence | None, tests_note: str) -> str:
+    if tests is None and tests_note:
+        return f"**{strip_unsafe(tests_note)}** (as recorded in the commit message)"
+    verdict = evidence_verdict(tests)
+    if tests is None or not tests.ran or tests.command is None:
+        why = tests.discovered if tests is not None and tests.discovered else "the agent made no change"
+        return f"**{verdict}**: {strip_unsafe(why)}."
+    code = "killed after the time limit" if tests.exit_code is None else str(tests.exit_code)
+    tail = strip_unsafe(tests.output_tail).rstrip()
+    fence = fence_for(tail)
+    lines = [
+        f"**{verdict}** (measured by the service after the agent finished)",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Command | `{strip_unsafe(tests.command)[:300]}` ({strip_unsafe(tests.discovered)}) |",
+        f"| Exit code | {code} |",
+        f"| Result | {_counts(tests)} |",
+        f"| Duration | {tests.duration_s:.1f} s |",
+    ]
+    if tail:
+        lines += [
+            "",
+            "<details><summary>Output (tail)</summary>",
+            "",
+            f"{fence}text",
+            tail,
+            fence,
+            "</details>",
+        ]
+    return "\n".join(lines)
+
+
+def render_description(
+    *,
+    issue_key: str,
+    issue_url: str,
+    issue_summary: str,
+    agent_summary: str,
+    tests: TestEvidence | None,
+    tests_note: str,
+    workflow_id: str,
+) -> str:
+    summary = truncate(
+        strip_unsafe(agent_summary).strip() or "(the agent gave no summary)", MAX_AGENT_SUMMARY
+    )
+    body = "\n".join(
+        [
+            f"Implements [{issue_key}]({issue_url}): {strip_unsafe(issue_summary)[:300]}",
+            "",
+            "## What the agent did",
+            summary,
+            "",
+            "## Tests",
+            _evidence_section(tests, tests_note),
+            "",
+            "---",
+            f"Opened by gitlab-copilot-agent (workflow `{workflow_id}`). Review it like any other change; "
+            "it stays a draft until a human marks it ready.",
+        ]
+    )
+    return markers.with_marker(body, IMPLEMENT, {"issue": issue_key, "workflow": workflow_id})
