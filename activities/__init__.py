@@ -3,7 +3,11 @@
 from collections.abc import Callable
 
 from activities.diagnose import DiagnoseActivities
+from activities.discussion import DiscussionActivities
+from activities.implement import ImplementActivities
+from activities.polling import PollingActivities
 from activities.review import ReviewActivities
+from activities.slots import SlotActivities
 from contracts.settings import Settings
 from executors.base import make_executor
 
@@ -12,6 +16,10 @@ def build_activities(settings: Settings) -> list[Callable]:
     executor = make_executor(settings)
     diagnose = DiagnoseActivities(settings)
     review = ReviewActivities(settings, executor)
+    discussion = DiscussionActivities(settings, executor)
+    implement = ImplementActivities(settings, executor)
+    polling = PollingActivities(settings)
+    slots = SlotActivities(settings)
     return [
         diagnose.diagnose_worker,
         review.fetch_mr,
@@ -21,4 +29,19 @@ def build_activities(settings: Settings) -> list[Callable]:
         review.run_review,
         review.post_review,
         review.post_review_failure,
+        discussion.discussion_context,
+        discussion.set_note_reaction,
+        discussion.run_discussion,
+        discussion.post_discussion_reply,
+        implement.issue_info,
+        implement.trigger_status,
+        implement.transition,
+        implement.implement_change,
+        implement.open_mr,
+        implement.comment_mr,
+        implement.report_failure,
+        polling.poll_jira,
+        polling.poll_gitlab,
+        slots.request_slot,
+        slots.running_workflows,
     ]

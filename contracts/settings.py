@@ -172,6 +172,14 @@ class Settings(BaseSettings):
         300, ge=1, description="Seconds an agent Job's pod may stay unschedulable or unable to start"
     )
     max_concurrent_agent_runs: int = Field(4, ge=1, description="Agent runs one worker executes at once")
+    max_agent_runs_per_project: int = Field(
+        2, ge=1, description="Agent runs of one GitLab project at once, across all workers (queued beyond)"
+    )
+    agent_runs_per_second: float = Field(
+        0.0,
+        ge=0,
+        description="Cluster-wide start rate limit of agent runs (0: unlimited; protects the model's rate limit)",
+    )
 
     # --- Temporal --------------------------------------------------------------------------------
     temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend")

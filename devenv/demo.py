@@ -83,16 +83,24 @@ async def demo(once: bool) -> int:
             async with running_service(settings) as (client, api_url):
                 print(f"API on {api_url}; worker polling task queue {settings.temporal_task_queue}")
                 gitlab.set_webhook(f"{api_url}/webhook", settings.gitlab_webhook_secret.get_secret_value())
-                gitlab.commit(PROJECT, "feature/evaluate", FEATURE, "feat: evaluate expressions", author=DEVELOPER)
-                mr = gitlab.create_mr(PROJECT, "feature/evaluate", title="Evaluate expressions", author=DEVELOPER)
+                gitlab.commit(
+                    PROJECT, "feature/evaluate", FEATURE, "feat: evaluate expressions", author=DEVELOPER
+                )
+                mr = gitlab.create_mr(
+                    PROJECT, "feature/evaluate", title="Evaluate expressions", author=DEVELOPER
+                )
                 head = gitlab.mr_json(PROJECT, mr.iid)["sha"]
                 workflow_id = review_id(gitlab.store.project(PROJECT).id, mr.iid, head)
-                print(f"\nOpened MR !{mr.iid}; GitLab sent the webhook; waiting for workflow {workflow_id} ...")
+                print(
+                    f"\nOpened MR !{mr.iid}; GitLab sent the webhook; waiting for workflow {workflow_id} ..."
+                )
                 started = time.monotonic()
                 result = await _wait_result(client, workflow_id)
                 print(f"Review {result.status} in {time.monotonic() - started:.1f}s.\n")
                 _print_review(gitlab, mr.iid)
-                print(f"\nSee it in the Web UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/{workflow_id}")
+                print(
+                    f"\nSee it in the Web UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/{workflow_id}"
+                )
                 print(
                     "Try: temporal workflow list --address "
                     f"{temporal.address} --query \"WorkflowType='ReviewMR'\""
@@ -105,7 +113,7 @@ async def demo(once: bool) -> int:
             temporal.stop()
 
 
-async def _wait_result(client, workflow_id: str, timeout: float = 180.0) -> ReviewMRResult:
+async def _wait_result(client, workflow_id: str, timeout: float = 180.0) -> ReviewMRResult:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while True:
         try:

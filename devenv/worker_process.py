@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -30,13 +29,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
         elif isinstance(value, list):
             value = ",".join(value)
         elif isinstance(value, dict):
-            value = json.dumps({k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in value.items()})
+            value = json.dumps(
+                {k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in value.items()}
+            )
         env[name.upper()] = str(getattr(value, "value", value))
     return env
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, *, log_file: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, log_file: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/root"),
@@ -50,7 +53,11 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "worker.py"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.starts += 1

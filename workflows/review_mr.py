@@ -26,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
         ReviewRunInput,
         ReviewRunResult,
     )
-    from contracts.temporal import HEAD_SHA
+    from contracts.temporal import HEAD_SHA, agent_task_queue
+    from workflows.agent_slots import AgentSlotHolder
 
 GITLAB_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -47,13 +48,23 @@ AGENT_HEARTBEAT = timedelta(seconds=30)
 
 
 @workflow.defn(name="ReviewMR")
-class ReviewMR:
+class ReviewMR(AgentSlotHolder):
     def __init__(self) -> None:
         self._progress = ReviewProgress(step="starting")
 
     @workflow.query
     def progress(self) -> ReviewProgress:
         return self._progress
+
+    @property
+    def _progress(self) -> ReviewProgress:
+        return self._current
+
+    @_progress.setter
+    def _progress(self, value: ReviewProgress) -> None:
+        # Also the run's "current details" in the Web UI, so operators see the step without a query.
+        self._current = value
+        workflow.set_current_details(" · ".join(f"{k}: {v}" for k, v in value.model_dump().items() if v))
 
     def _step(self, step: str) -> None:
         self._progress = self._progress.model_copy(update={"step": step})
@@ -123,19 +134,25 @@ class ReviewMR:
         return self._done(result)
 
     async def _review(self, data: ReviewMRInput, head: str) -> ReviewMRResult:
-        self._step("running the reviewer")
-        run: ReviewRunResult = await workflow.execute_activity_method(
-            ReviewActivities.run_review,
-            ReviewRunInput(
-                project_id=data.project_id,
-                mr_iid=data.mr_iid,
-                head_sha=head,
-                workflow_id=workflow.info().workflow_id,
-            ),
-            start_to_close_timeout=AGENT_RUN,
-            heartbeat_timeout=AGENT_HEARTBEAT,
-            retry_policy=AGENT_RETRY,
-        )
+        self._step("waiting for an agent slot of the project")
+        await self.acquire_agent_slot(data.project_id)
+        try:
+            self._step("running the reviewer")
+            run: ReviewRunResult = await workflow.execute_activity_method(
+                ReviewActivities.run_review,
+                ReviewRunInput(
+                    project_id=data.project_id,
+                    mr_iid=data.mr_iid,
+                    head_sha=head,
+                    workflow_id=workflow.info().workflow_id,
+                ),
+                task_queue=agent_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=AGENT_RUN,
+                heartbeat_timeout=AGENT_HEARTBEAT,
+                retry_policy=AGENT_RETRY,
+            )
+        finally:
+            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(data.project_id)))
         if run.superseded:
             return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
         if run.nothing_to_review:

@@ -1,0 +1,47 @@
+"""Activities of the per-project agent slots: ask for a slot, and check which holders still live."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from activities.http_errors import activity_errors
+from contracts.settings import Settings
+
+
+class SlotActivities:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @activity.defn(name="request_agent_slot")
+    @activity_errors
+    async def request_slot(self, project_id: int, requester: str) -> None:
+        """Signal-with-start the project's slots workflow: queue `requester` for a slot."""
+        from workflows.agent_slots import SlotsState, slots_id
+
+        client: Client = activity.client()
+        await client.start_workflow(
+            "ProjectAgentSlots",
+            SlotsState(limit=self.settings.max_agent_runs_per_project),
+            id=slots_id(activity.info().task_queue, project_id),
+            task_queue=activity.info().task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="acquire",
+            start_signal_args=[requester],
+        )
+
+    @activity.defn(name="running_workflows")
+    @activity_errors
+    async def running_workflows(self, workflow_ids: list[str]) -> list[str]:
+        client: Client = activity.client()
+        alive = []
+        for workflow_id in workflow_ids:
+            try:
+                description = await client.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                continue  # unknown: not alive
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                alive.append(workflow_id)
+        return alive
