@@ -12,6 +12,7 @@ import concurrent.futures
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -21,32 +22,80 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from contracts import temporal
 from contracts.settings import Settings, get_settings
+from telemetry import setup as setup_telemetry
+from telemetry.temporal_sdk import temporal_runtime
+from telemetry.workflow_outcomes import WorkflowOutcomes
 from workflows import WORKFLOWS
 
 log = logging.getLogger("worker")
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+# Activities that run the agent: served on their own task queue with MAX_CONCURRENT_AGENT_RUNS slots
+# per worker and an optional cluster-wide start rate, so a burst of MRs queues (visible in the UI as
+# scheduled activities) instead of exhausting the cluster or the model provider's rate limit.
+AGENT_ACTIVITIES = frozenset({"run_review", "run_discussion", "implement_change"})
+
+
+class ServiceWorkers:
+    """The worker of the main task queue and the worker of the agent task queue, run together."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    async def __aenter__(self) -> ServiceWorkers:
+        for worker in self.workers:
+            await worker.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for worker in reversed(self.workers):
+            await worker.__aexit__(*exc)
+
+
+def _name(fn: Callable) -> str:
+    defn = getattr(fn, "__temporal_activity_definition", None)
+    return defn.name if defn is not None else fn.__name__
+
+
+def build_worker(
+    client: Client, settings: Settings, activities: list[Callable] | None = None
+) -> ServiceWorkers:
+    """The workers; `activities` replaces `build_activities(settings)` (tests wrap an executor)."""
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "contracts")
     )
-    return Worker(
+    every = build_activities(settings) if activities is None else activities
+    agent = [fn for fn in every if _name(fn) in AGENT_ACTIVITIES]
+    general = [fn for fn in every if _name(fn) not in AGENT_ACTIVITIES]
+    main = Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings),
-        # Activities are synchronous (python-gitlab, git, the CLI) and run on this pool.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.max_concurrent_agent_runs * 4
-        ),
-        max_concurrent_activities=settings.max_concurrent_agent_runs * 4,
+        activities=general,
+        interceptors=[WorkflowOutcomes()],  # tracing comes with the client (contracts.temporal)
+        # Activities are synchronous (python-gitlab, git) and run on this pool.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
+        max_concurrent_activities=16,
         workflow_runner=runner,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
+    agent_worker = Worker(
+        client,
+        task_queue=temporal.agent_task_queue(settings.temporal_task_queue),
+        activities=agent,
+        interceptors=[WorkflowOutcomes()],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_agent_runs
+        ),
+        max_concurrent_activities=settings.max_concurrent_agent_runs,
+        max_task_queue_activities_per_second=settings.agent_runs_per_second or None,
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+    return ServiceWorkers([main, agent_worker])
 
 
 async def run(settings: Settings) -> None:
-    client = await temporal.connect(settings)
+    client = await temporal.connect(settings, runtime=temporal_runtime())
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -74,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_telemetry(settings, "worker")
     if args.command == "bootstrap":
         from bootstrap import bootstrap
 

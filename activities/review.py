@@ -36,6 +36,8 @@ from executors.report_tool import Finding as ReportedFinding
 from executors.report_tool import FinishReview
 from executors.report_tool import Resolution as ReportedResolution
 from executors.tasks import DismissedThread, PriorThread, RepoRef, ReviewTask
+from telemetry import metrics
+from telemetry.agent_run import run_agent
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = timedelta(seconds=5)
@@ -202,7 +204,7 @@ class ReviewActivities:
         info = activity.info()
         run_id = f"{data.workflow_id}-{info.activity_id}"
         try:
-            result = await _heartbeating(self.executor.run(task, run_id=run_id))
+            result = await _heartbeating(run_agent(self.executor, task, run_id=run_id))
         except ValueError as exc:
             # The run was refused before it started (no CLI, no provider, invalid task): retrying
             # cannot help, an operator must fix the configuration.
@@ -259,6 +261,9 @@ class ReviewActivities:
                     body = render_finding(item, data.head_sha)
             mr.discussions.create({"body": body})
             result.fallback += 1
+        metrics.review_findings.add(result.inline, {"placement": "inline"})
+        metrics.review_findings.add(result.fallback, {"placement": "fallback"})
+        metrics.review_positions_rejected.add(result.rejected_positions)
         self._apply_resolutions(mr, memory, data, result)
         self._upsert_summary(mr, memory, data, result)
         return result

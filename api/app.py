@@ -9,22 +9,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
+from api import codec as codec_api
 from api import health, webhook
 from api.identity import AgentIdentity
 from api.limits import BodySizeLimit
 from contracts import temporal
+from contracts.codec import codec_from_settings
 from contracts.settings import Settings, get_settings
+from telemetry import setup as setup_telemetry
+from telemetry.temporal_sdk import temporal_runtime
 
 
 def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
+    setup_telemetry(settings, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Lazy: the API starts (and /health answers) while Temporal is still down; /ready tells.
-        app.state.temporal = temporal_client or await temporal.connect(settings, lazy=True)
+        app.state.temporal = temporal_client or await temporal.connect(
+            settings, lazy=True, runtime=temporal_runtime()
+        )
         yield
 
     app = FastAPI(
@@ -38,5 +47,27 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.state.identity = AgentIdentity(settings)
     app.include_router(health.router)
     app.include_router(webhook.router)
+    _mount_codec_server(app, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_webhook_body_bytes)
+    # Probes are polled every few seconds; tracing them would drown the traces that matter.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="health,ready,metrics", exclude_spans=["receive", "send"]
+    )
     return app
+
+
+def _mount_codec_server(app: FastAPI, settings: Settings) -> None:
+    codec = codec_from_settings(settings)
+    if codec is None or settings.codec_server_token is None:
+        return
+    app.state.codec = codec
+    app.include_router(codec_api.router)
+    if settings.codec_cors_origins:
+        # The Web UI calls the codec endpoint from the browser, so its origin must be allowed.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.codec_cors_origins,
+            allow_methods=["POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-namespace"],
+            allow_credentials=True,
+        )

@@ -33,6 +33,7 @@ async def start_workflow(
     search_attributes: TypedSearchAttributes,
     reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
 ) -> JSONResponse:
+    summary, details = run_summary(workflow, workflow_id, search_attributes)
     try:
         await client.start_workflow(
             workflow,
@@ -42,6 +43,8 @@ async def start_workflow(
             id_reuse_policy=reuse_policy,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=search_attributes,
+            static_summary=summary,
+            static_details=details,
             rpc_timeout=_RPC_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
@@ -64,6 +67,29 @@ async def start_workflow(
             headers={"Retry-After": "30"},
         )
     return JSONResponse({"status": "queued", "workflow_id": workflow_id}, status_code=202)
+
+
+_LABELS = {
+    "GitLabProject": "project {}",
+    "MergeRequestIID": "MR !{}",
+    "JiraIssueKey": "{}",
+    "HeadSHA": "head {:.8}",
+    "TriggerSource": "via {}",
+}
+
+
+def run_summary(workflow: str, workflow_id: str, search_attributes: TypedSearchAttributes) -> tuple[str, str]:
+    """The one-line summary and the details the Web UI shows for a run, from its search attributes
+    (which never hold secrets), e.g. "ReviewMR · project 7 · MR !42 · head 1a2b3c4d · via webhook"."""
+    values = {pair.key.name: pair.value for pair in search_attributes}
+    parts = [template.format(values[name]) for name, template in _LABELS.items() if name in values]
+    summary = " · ".join([workflow, *parts])
+    rows = "\n".join(f"| {name} | `{values[name]}` |" for name in _LABELS if name in values)
+    details = (
+        f"**{workflow}** `{workflow_id}`\n\n| Search attribute | Value |\n|---|---|\n{rows}\n\n"
+        f"Progress: `temporal workflow query --workflow-id '{workflow_id}' --type progress`"
+    )
+    return summary, details
 
 
 def ignored(reason: str) -> JSONResponse:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from temporalio.client import Client, Interceptor, TLSConfig
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
+from contracts.codec import codec_from_settings, with_codec
 from contracts.settings import Settings
 
 # Custom search attributes: registered by `make temporal` / `python worker.py bootstrap`, set by the
@@ -34,18 +37,27 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect(
-    settings: Settings, *, lazy: bool = False, interceptors: Sequence[Interceptor] = ()
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    interceptors: Sequence[Interceptor] = (),
+    runtime: Runtime | None = None,
 ) -> Client:
-    """Connect a client. `lazy=True` lets the API start while Temporal is still down (/ready says so)."""
+    """Connect a client. `lazy=True` lets the API start while Temporal is still down (/ready says so).
+
+    The OpenTelemetry TracingInterceptor is always on: it carries the caller's trace into workflows
+    and activities (a worker built on this client inherits it). `runtime` is a measured SDK Runtime
+    (telemetry.temporal_sdk); None uses the SDK's default, unmeasured one."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=_tls(settings),
-        data_converter=pydantic_data_converter,
-        interceptors=list(interceptors),
+        data_converter=with_codec(pydantic_data_converter, codec_from_settings(settings)),
+        interceptors=[TracingInterceptor(), *interceptors],
         lazy=lazy,
+        runtime=runtime,
     )
 
 
@@ -60,3 +72,9 @@ def review_search_attributes(
     if head_sha:
         pairs.append(SearchAttributePair(HEAD_SHA, head_sha))
     return TypedSearchAttributes(pairs)
+
+
+def agent_task_queue(task_queue: str) -> str:
+    """Agent runs get a task queue of their own, so their concurrency and start rate are bounded apart
+    from GitLab/Jira calls (worker.py serves it with MAX_CONCURRENT_AGENT_RUNS slots)."""
+    return f"{task_queue}-agent"

@@ -1,0 +1,55 @@
+"""Traces: one SDK TracerProvider per process, OTLP/HTTP export only when an endpoint is set.
+
+Spans cross process boundaries through temporalio's TracingInterceptor (contracts/temporal.py) and,
+to the agent run, as a W3C `traceparent` (the TRACEPARENT variable of the Copilot CLI or the Job).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from contracts.settings import Settings
+from telemetry.resource import otlp_url, service_resource
+
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+_EXPORT_TIMEOUT_S = 5  # a collector that is down must not hold up shutdown for long
+
+tracer = trace.get_tracer("gitlab-copilot-agent")
+
+
+def setup_tracing(settings: Settings, service: str) -> TracerProvider:
+    """The process's TracerProvider, created (and made global) on the first call."""
+    global _provider
+    with _lock:
+        if _provider is None:
+            _provider = TracerProvider(resource=service_resource(settings, service))
+            if settings.otel_exporter_otlp_endpoint:
+                exporter = OTLPSpanExporter(endpoint=otlp_url(settings, "traces"), timeout=_EXPORT_TIMEOUT_S)
+                _provider.add_span_processor(BatchSpanProcessor(exporter))
+            trace.set_tracer_provider(_provider)
+        return _provider
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, or None outside any recorded span."""
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def agent_run_span(kind: str, run_id: str) -> Iterator[trace.Span]:
+    """The span of one agent run; its traceparent is what the agent process receives."""
+    with tracer.start_as_current_span(
+        f"agent run {kind}", attributes={"agent.kind": kind, "agent.run_id": run_id}
+    ) as span:
+        yield span
