@@ -1,7 +1,8 @@
 """`make run`: the service for real, from `.env`, on one machine.
 
 Starts the embedded Temporal dev server (Web UI on 8233, history persisted in .data/temporal.db)
-unless TEMPORAL_ADDRESS points at another server, then the worker and the API on port 8000, and stops
+unless TEMPORAL_ADDRESS points at another server, runs `worker.py bootstrap` (search attributes,
+polling Schedules), then the worker and the API on port 8000, and stops
 all of them on Ctrl-C (SIGINT) or SIGTERM.
 """
 
@@ -34,6 +35,12 @@ def main() -> int:
         temporal.start()
         env["TEMPORAL_ADDRESS"] = temporal.address
         print(f"Temporal dev server on {temporal.address}, Web UI http://127.0.0.1:8233")
+    # Search attributes and the polling Schedules (idempotent), as the Helm hook does in a cluster.
+    if subprocess.run([sys.executable, "worker.py", "bootstrap"], cwd=REPO_ROOT, env=env).returncode != 0:
+        print("bootstrap failed; see the messages above", file=sys.stderr)
+        if temporal:
+            temporal.stop()
+        return 1
     children = [
         subprocess.Popen([sys.executable, "worker.py"], cwd=REPO_ROOT, env=env),
         subprocess.Popen(
