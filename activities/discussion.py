@@ -18,9 +18,9 @@ import gitlab
 from temporalio import activity
 
 from activities.discussion_push import PushOutcome, commit_and_push, commit_message, find_earlier_push
-from activities.gitlab_api import gitlab_client
+from activities.gitlab_api import gitlab_client, mr_repo_ref
+from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
-from activities.review import _heartbeating
 from contracts.discussion import (
     DiscussionContext,
     DiscussionRunInput,
@@ -35,7 +35,7 @@ from core.discussion_thread import ThreadView, read_thread
 from core.mentions import mentions
 from executors.base import AgentExecutor, safe_name
 from executors.report_tool import ChangeReport, DiscussionReply, Resolution
-from executors.tasks import DiscussionTask, RepoRef
+from executors.tasks import DiscussionTask
 
 EYES = "eyes"
 
@@ -158,12 +158,7 @@ class DiscussionActivities:
         view = read_thread(mr.discussions.get(data.discussion_id).attributes, data.note_id, agent_id)
         history = view.history[:-1]  # the last entry is the note itself: it is the request
         task = DiscussionTask(
-            repo=RepoRef(
-                clone_url=project.http_url_to_repo,
-                head_sha=mr.sha,
-                branches=[mr.target_branch]
-                + ([mr.source_branch] if mr.source_project_id == mr.target_project_id else []),
-            ),
+            repo=mr_repo_ref(project, mr, mr.sha),
             project_path=project.path_with_namespace,
             mr_iid=data.mr_iid,
             title=str(mr.title or "")[:20_000],
@@ -197,7 +192,7 @@ class DiscussionActivities:
             )
         run_id = f"{data.workflow_id}-{activity.info().activity_id}"
         try:
-            result = await _heartbeating(self.executor.run(task, run_id=run_id))
+            result = await heartbeating(self.executor.run(task, run_id=run_id))
         except ValueError as exc:
             raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
         reply = next((r.body for r in result.reports if isinstance(r, DiscussionReply)), "")
@@ -222,7 +217,7 @@ class DiscussionActivities:
             message = commit_message(
                 change.commit_type if change else "chore", summary, data.author_username, data.note_id
             )
-            pushed = await _heartbeating(
+            pushed = await heartbeating(
                 asyncio.to_thread(self._push, data, project, mr, task, result.patch, message)
             )
             out.push = pushed.outcome

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gitlab
 
 from activities.http_errors import PermanentError, retrying_session
 from contracts.settings import Settings
+from executors.tasks import RepoRef
 
 
 class _NoLibraryRetries(gitlab.Gitlab):
@@ -27,4 +30,15 @@ def gitlab_client(settings: Settings) -> gitlab.Gitlab:
         timeout=30,
         session=retrying_session(),
         per_page=100,
+    )
+
+
+def mr_repo_ref(project: Any, mr: Any, head_sha: str) -> RepoRef:
+    """Where an executor clones an MR from: the target project, the target branch, and the source
+    branch when it lives in the same project (a fork's head is fetched by SHA)."""
+    same_project = mr.source_project_id == mr.target_project_id
+    return RepoRef(
+        clone_url=project.http_url_to_repo,
+        head_sha=head_sha,
+        branches=[mr.target_branch] + ([mr.source_branch] if same_project else []),
     )

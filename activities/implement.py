@@ -15,12 +15,10 @@ and never into workflow history.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import shutil
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ import gitlab
 from temporalio import activity
 
 from activities.gitlab_api import gitlab_client
+from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
 from activities.jira_api import (
     FAILED_LABEL,
@@ -57,7 +56,6 @@ from executors.run_implement import MAX_PATCH_BYTES
 from executors.tasks import ImplementTask, RepoRef
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY = timedelta(seconds=5)
 
 
 class ImplementActivities:
@@ -252,7 +250,7 @@ class ImplementActivities:
             test_command=project["test_command"],
         )
         try:
-            return await _heartbeating(self.executor.run(task, run_id=f"{data.workflow_id}-{activity_id}"))
+            return await heartbeating(self.executor.run(task, run_id=f"{data.workflow_id}-{activity_id}"))
         except ValueError as exc:
             raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
 
@@ -352,20 +350,3 @@ def _recovered(project: dict[str, Any], own: tuple[str, str, str]) -> ImplementR
         tests_note=tests_line[:500],
         recovered=True,
     )
-
-
-async def _heartbeating(awaitable: Any) -> Any:
-    """Await while heartbeating: a dead worker is noticed within the heartbeat timeout, and a
-    cancelled workflow cancels the agent run (heartbeats are how activities learn of it)."""
-    task = asyncio.ensure_future(awaitable)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task

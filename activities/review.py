@@ -7,16 +7,15 @@ reads the MR's discussions first and skips what its earlier attempt already wrot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from datetime import timedelta
 from typing import Any
 
 import gitlab
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.gitlab_api import gitlab_client
+from activities.gitlab_api import gitlab_client, mr_repo_ref
+from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, TransientHTTPError, activity_errors
 from contracts.models import (
     Finding,
@@ -35,12 +34,11 @@ from executors.base import AgentExecutor
 from executors.report_tool import Finding as ReportedFinding
 from executors.report_tool import FinishReview
 from executors.report_tool import Resolution as ReportedResolution
-from executors.tasks import DismissedThread, PriorThread, RepoRef, ReviewTask
+from executors.tasks import DismissedThread, PriorThread, ReviewTask
 from telemetry import metrics
 from telemetry.agent_run import run_agent
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY = timedelta(seconds=5)
 EYES = "eyes"
 
 
@@ -161,12 +159,7 @@ class ReviewActivities:
         commits = [str(c.message)[:1000] for c in mr.commits(get_all=True)][:100]
         refs = mr.diff_refs
         task = ReviewTask(
-            repo=RepoRef(
-                clone_url=project.http_url_to_repo,
-                head_sha=data.head_sha,
-                branches=[mr.target_branch]
-                + ([mr.source_branch] if mr.source_project_id == mr.target_project_id else []),
-            ),
+            repo=mr_repo_ref(project, mr, data.head_sha),
             project_path=project.path_with_namespace,
             mr_iid=data.mr_iid,
             title=str(mr.title or ""),
@@ -204,7 +197,7 @@ class ReviewActivities:
         info = activity.info()
         run_id = f"{data.workflow_id}-{info.activity_id}"
         try:
-            result = await _heartbeating(run_agent(self.executor, task, run_id=run_id))
+            result = await heartbeating(run_agent(self.executor, task, run_id=run_id))
         except ValueError as exc:
             # The run was refused before it started (no CLI, no provider, invalid task): retrying
             # cannot help, an operator must fix the configuration.
@@ -335,20 +328,3 @@ def _finding(report: ReportedFinding) -> Finding:
         body=report.body,
         suggestion=report.suggestion,
     )
-
-
-async def _heartbeating(awaitable: Any) -> Any:
-    """Await `awaitable` while heartbeating, so a dead worker is noticed within the heartbeat timeout
-    and a cancelled workflow cancels the run (heartbeats are how activities learn of cancellation)."""
-    task = asyncio.ensure_future(awaitable)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
