@@ -36,6 +36,7 @@ from core.mentions import mentions
 from executors.base import AgentExecutor, safe_name
 from executors.report_tool import ChangeReport, DiscussionReply, Resolution
 from executors.tasks import DiscussionTask
+from telemetry.agent_run import run_agent
 
 EYES = "eyes"
 
@@ -192,7 +193,7 @@ class DiscussionActivities:
             )
         run_id = f"{data.workflow_id}-{activity.info().activity_id}"
         try:
-            result = await heartbeating(self.executor.run(task, run_id=run_id))
+            result = await heartbeating(run_agent(self.executor, task, run_id=run_id))
         except ValueError as exc:
             raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
         reply = next((r.body for r in result.reports if isinstance(r, DiscussionReply)), "")

@@ -54,6 +54,7 @@ from executors.git_repo import GitError, clone, git
 from executors.report_tool import Implementation
 from executors.run_implement import MAX_PATCH_BYTES
 from executors.tasks import ImplementTask, RepoRef
+from telemetry.agent_run import run_agent
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,9 @@ class ImplementActivities:
             test_command=project["test_command"],
         )
         try:
-            return await heartbeating(self.executor.run(task, run_id=f"{data.workflow_id}-{activity_id}"))
+            return await heartbeating(
+                run_agent(self.executor, task, run_id=f"{data.workflow_id}-{activity_id}")
+            )
         except ValueError as exc:
             raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
 

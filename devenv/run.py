@@ -41,6 +41,10 @@ def main() -> int:
         if temporal:
             temporal.stop()
         return 1
+    # Two processes on one host: the API's Prometheus endpoint goes one port above the worker's.
+    api_env = dict(env)
+    if settings.metrics_port:
+        api_env["METRICS_PORT"] = str(settings.metrics_port + 1)
     children = [
         subprocess.Popen([sys.executable, "worker.py"], cwd=REPO_ROOT, env=env),
         subprocess.Popen(
@@ -56,7 +60,7 @@ def main() -> int:
                 str(API_PORT),
             ],
             cwd=REPO_ROOT,
-            env=env,
+            env=api_env,
         ),
     ]
     print(f"API on http://127.0.0.1:{API_PORT} (/health, /ready, POST /webhook). Ctrl-C stops everything.")
