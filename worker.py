@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import build_activities
 from contracts import temporal
+from contracts.hardening import make_undumpable
 from contracts.settings import Settings, get_settings
 from telemetry import setup as setup_telemetry
 from telemetry.temporal_sdk import temporal_runtime
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = get_settings()
+    make_undumpable()  # the agent runs as our user with the local executor: keep our environ from it
     setup_telemetry(settings, "worker")
     if args.command == "bootstrap":
         from bootstrap import bootstrap

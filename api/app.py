@@ -19,6 +19,7 @@ from api.identity import AgentIdentity
 from api.limits import BodySizeLimit
 from contracts import temporal
 from contracts.codec import codec_from_settings
+from contracts.hardening import make_undumpable
 from contracts.settings import Settings, get_settings
 from telemetry import setup as setup_telemetry
 from telemetry.temporal_sdk import temporal_runtime
@@ -26,6 +27,7 @@ from telemetry.temporal_sdk import temporal_runtime
 
 def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
+    make_undumpable()  # no same-user process may read the webhook secret from /proc/<pid>/environ
     setup_telemetry(settings, "api")
 
     @asynccontextmanager
