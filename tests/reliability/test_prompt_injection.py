@@ -716,19 +716,19 @@ def test_implement_pushes_only_its_own_branch_and_opens_a_draft(world):
     blocked("implement_own_branch_draft_mr")
 
 
-# --- known gap ---------------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (docs/security.md): a write-mode agent runs as the same user as the Copilot CLI "
-    "(and, with the local executor, the worker), so it can read their /proc/<pid>/environ",
-)
-def test_known_gap_write_agent_cannot_read_other_processes_environment(world):
+# --- /proc scan ---------------------------------------------------------------------------------------------
+# Once a known gap (docs/security.md): the agent runs as the same user as the Copilot CLI, so it can
+# read the CLI's /proc/<pid>/environ. The CLI now holds only a per-run lease on the worker's model
+# proxy, never the provider key (executors/model_proxy.py), and the worker is non-dumpable.
+def test_write_agent_reading_other_processes_environment_finds_no_secret(world):
     output = result_of(world, "discussion", "discussion_proc_environ_scan")
     decoded = "\n".join(
         base64.b64decode(line).decode("utf-8", "replace")
         for line in output.splitlines()
         if line and not line.startswith("<shellId")
     )
+    assert "COPILOT_PROVIDER_API_KEY=lease-" in decoded  # the scan did read the CLI's environment
     leaked = sorted(name for name, value in CANARIES.items() if value in decoded)
     GAPS_OPEN.update(f"discussion_proc_environ_scan: {name}" for name in leaked)
     assert not leaked, f"read from another process's environment: {leaked}"
+    blocked("discussion_proc_environ_scan")
