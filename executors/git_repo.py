@@ -38,16 +38,26 @@ _TRANSIENT = (
 )
 
 
+def _basic(token: str) -> str:
+    return "Authorization: Basic " + base64.b64encode(f"oauth2:{token}".encode()).decode()
+
+
 def auth_args(token: str | None) -> list[str]:
-    if not token:
-        return []
-    basic = base64.b64encode(f"oauth2:{token}".encode()).decode()
-    return ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+    """`-c http.extraHeader=...` for a git command line (tests and one-off scripts; the service
+    itself passes the header through the environment, see `_env`)."""
+    return ["-c", f"http.extraHeader={_basic(token)}"] if token else []
 
 
-def _env() -> dict[str, str]:
-    # Never prompt for credentials, never read the user's or system git config.
+def _env(token: str | None = None) -> dict[str, str]:
+    # Never prompt for credentials, never read the user's or system git config. The auth header
+    # goes in GIT_CONFIG_* variables, not argv: a command line is world-readable in /proc and `ps`.
+    auth = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": _basic(token),
+    }
     return {
+        **(auth if token else {}),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 (git needs some HOME; it reads nothing there)
         "GIT_TERMINAL_PROMPT": "0",
@@ -64,12 +74,14 @@ def git(
     check: bool = True,
     timeout: float = GIT_TIMEOUT_S,
 ) -> str:
-    cmd = ["git", *auth_args(token)]
+    cmd = ["git"]
     if repo is not None:
         cmd += ["-C", str(repo)]
     cmd += list(args)
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), check=False)
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=_env(token), check=False
+        )
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", transient=True) from None
     if check and out.returncode != 0:
