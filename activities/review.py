@@ -230,6 +230,9 @@ class ReviewActivities:
     @activity_errors
     def post_review(self, data: PostReviewInput) -> PostReviewResult:
         gl = self._gl()
+        # Posting is many requests: a heartbeat on every response lets a crash mid-posting be
+        # noticed within the heartbeat timeout instead of the 10-minute start-to-close timeout.
+        gl.session.hooks["response"].append(_heartbeat_on_response)
         _, mr = self._mr(gl, data.project_id, data.mr_iid)
         if mr.sha != data.head_sha:
             return PostReviewResult(superseded=True)  # a newer push is being reviewed; say nothing stale
@@ -315,6 +318,10 @@ class ReviewActivities:
         )
         mr.notes.create({"body": body})
         return True
+
+
+def _heartbeat_on_response(response: Any, *args: Any, **kwargs: Any) -> None:
+    activity.heartbeat()
 
 
 def _finding(report: ReportedFinding) -> Finding:

@@ -45,6 +45,8 @@ AGENT_RETRY = RetryPolicy(
 GITLAB_CALL = timedelta(minutes=2)
 AGENT_RUN = timedelta(minutes=45)
 AGENT_HEARTBEAT = timedelta(seconds=30)
+# post_review heartbeats on every GitLab response; one request may take up to its 30 s timeout.
+POST_HEARTBEAT = timedelta(seconds=45)
 
 
 @workflow.defn(name="ReviewMR")
@@ -168,6 +170,7 @@ class ReviewMR(AgentSlotHolder):
                 run=run,
             ),
             start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=POST_HEARTBEAT,
             retry_policy=GITLAB_RETRY,
         )
         if posted.superseded:
