@@ -26,6 +26,7 @@ def build_activities(settings: Settings) -> list[Callable]:
         review.review_skip_reason,
         review.set_review_reaction,
         review.cancel_older_reviews,
+        review.prepare_review,
         review.run_review,
         review.post_review,
         review.post_review_failure,

@@ -23,6 +23,7 @@ from contracts.models import (
     PostReviewInput,
     PostReviewResult,
     Resolution,
+    ReviewPrep,
     ReviewRunInput,
     ReviewRunResult,
 )
@@ -188,12 +189,23 @@ class ReviewActivities:
         )
         return task, memory
 
+    @activity.defn(name="prepare_review")
+    @activity_errors
+    def prepare_review(self, data: ReviewRunInput) -> ReviewPrep:
+        task, memory = self._review_task(data)
+        if task is None:
+            return ReviewPrep(superseded=True)
+        return ReviewPrep(
+            task=task,
+            open_thread_ids=[t.discussion_id for t in memory.open_threads][:100],
+            last_reviewed_sha=memory.last_reviewed_sha,
+        )
+
     @activity.defn(name="run_review")
     @activity_errors
-    async def run_review(self, data: ReviewRunInput) -> ReviewRunResult:
-        task, memory = await asyncio.to_thread(self._review_task, data)
-        if task is None:
-            return ReviewRunResult(superseded=True)
+    async def run_review(self, data: ReviewRunInput, prep: ReviewPrep) -> ReviewRunResult:
+        task = prep.task
+        assert task is not None
         info = activity.info()
         run_id = f"{data.workflow_id}-{info.activity_id}"
         try:
@@ -204,7 +216,7 @@ class ReviewActivities:
             raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
         scope = result.scope
         assert scope is not None
-        open_ids = {t.discussion_id for t in memory.open_threads}
+        open_ids = set(prep.open_thread_ids)
         findings = [_finding(r) for r in result.reports if isinstance(r, ReportedFinding)]
         resolutions = [
             Resolution(thread_id=r.thread_id, status=r.status, reply=r.reply)
@@ -216,7 +228,7 @@ class ReviewActivities:
             findings=findings[:50],
             resolutions=resolutions[:200],
             summary=summary,
-            reviewed_from_sha=memory.last_reviewed_sha if scope.mode == "incremental" else None,
+            reviewed_from_sha=prep.last_reviewed_sha if scope.mode == "incremental" else None,
             full_review_reason=scope.full_reason,
             skipped_files=[f"{s.path}: {s.reason}" for s in scope.skipped][:500],
             reviewed_files=len(scope.reviewed_files),

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from executors.tasks import ReviewTask
+
 MAX_FINDINGS = 50
 MAX_BODY_CHARS = 4000
 
@@ -81,6 +83,16 @@ class ReviewRunInput(_Model):
     mr_iid: int
     head_sha: str
     workflow_id: str
+
+
+class ReviewPrep(_Model):
+    """What the reviewer needs, read from GitLab in its own activity: GitLab hiccups are retried on
+    GitLab's retry policy there, and never use up the (few, costly) attempts of the agent run."""
+
+    superseded: bool = False
+    task: ReviewTask | None = None
+    open_thread_ids: list[str] = Field(default_factory=list, max_length=100)
+    last_reviewed_sha: str | None = None
 
 
 class ReviewRunResult(_Model):

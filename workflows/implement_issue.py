@@ -33,18 +33,21 @@ with workflow.unsafe.imports_passed_through():
     from core.mr_description import evidence_line
     from workflows.agent_slots import AgentSlotHolder
 
+# Jira/GitLab hiccups retried for up to ~10 minutes (see GITLAB_RETRY in review_mr.py).
 SERVICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=8,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=25,
     non_retryable_error_types=["ConfigurationError", "NotMapped", "JiraTransitionMissing"],
 )
 AGENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
-    maximum_attempts=3,
+    # implement_change also reads GitLab and pushes before and after the agent; its steps are
+    # idempotent (it finds its own earlier push), so a few more attempts cost little.
+    maximum_attempts=5,
     non_retryable_error_types=["ConfigurationError", "NotMapped", "ChangeTooLarge", "GitError"],
 )
 SERVICE_CALL = timedelta(minutes=2)

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         PostReviewInput,
         ReviewMRInput,
         ReviewMRResult,
+        ReviewPrep,
         ReviewProgress,
         ReviewRunInput,
         ReviewRunResult,
@@ -29,11 +30,13 @@ with workflow.unsafe.imports_passed_through():
     from contracts.temporal import HEAD_SHA, agent_task_queue
     from workflows.agent_slots import AgentSlotHolder
 
+# GitLab hiccups (429/5xx, resets) are retried for up to ~10 minutes: with Retry-After honoured the
+# attempts can come quickly, so the count is generous; 4xx are non-retryable and stop at once.
 GITLAB_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=8,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=25,
 )
 AGENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
@@ -136,18 +139,28 @@ class ReviewMR(AgentSlotHolder):
         return self._done(result)
 
     async def _review(self, data: ReviewMRInput, head: str) -> ReviewMRResult:
+        self._step("reading the merge request's discussions and commits")
+        run_input = ReviewRunInput(
+            project_id=data.project_id,
+            mr_iid=data.mr_iid,
+            head_sha=head,
+            workflow_id=workflow.info().workflow_id,
+        )
+        prep: ReviewPrep = await workflow.execute_activity_method(
+            ReviewActivities.prepare_review,
+            run_input,
+            start_to_close_timeout=GITLAB_CALL,
+            retry_policy=GITLAB_RETRY,
+        )
+        if prep.superseded:
+            return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
         self._step("waiting for an agent slot of the project")
         await self.acquire_agent_slot(data.project_id)
         try:
             self._step("running the reviewer")
             run: ReviewRunResult = await workflow.execute_activity_method(
                 ReviewActivities.run_review,
-                ReviewRunInput(
-                    project_id=data.project_id,
-                    mr_iid=data.mr_iid,
-                    head_sha=head,
-                    workflow_id=workflow.info().workflow_id,
-                ),
+                args=[run_input, prep],
                 task_queue=agent_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=AGENT_RUN,
                 heartbeat_timeout=AGENT_HEARTBEAT,
