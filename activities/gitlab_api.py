@@ -1,4 +1,11 @@
-"""The python-gitlab client the activities use, configured so Temporal owns every retry."""
+"""The python-gitlab client the activities use, and how its retries and Temporal's fit together.
+
+Two layers, each where it is cheapest: python-gitlab retries one failing request a few times
+(429 honouring Retry-After, 5xx and connection errors, with its short exponential wait), because
+redoing a whole multi-request activity (posting a review is dozens of requests) for one flaky
+response would multiply the load on an already struggling GitLab. What still fails leaves the
+activity and Temporal's retry policy takes over: it survives worker crashes and shows every attempt.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +13,30 @@ from typing import Any
 
 import gitlab
 
-from activities.http_errors import PermanentError, retrying_session
+from activities.http_errors import PermanentError
 from contracts.settings import Settings
 from executors.tasks import RepoRef
 
+REQUEST_RETRIES = 3
 
-class _NoLibraryRetries(gitlab.Gitlab):
-    # python-gitlab sleeps and retries 429s itself (up to 10 times) by default; a crash would lose
-    # that waiting and the UI would not show it, so every request goes out exactly once here.
+
+class _BoundedRetries(gitlab.Gitlab):
+    # python-gitlab's default is up to 10 retries with waits that can add up to minutes inside one
+    # activity attempt; a few quick ones, then Temporal's durable retry.
     def http_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs["obey_rate_limit"] = False
-        kwargs["retry_transient_errors"] = False
+        kwargs["max_retries"] = REQUEST_RETRIES
+        kwargs["retry_transient_errors"] = True
         return super().http_request(*args, **kwargs)
 
 
 def gitlab_client(settings: Settings) -> gitlab.Gitlab:
     if settings.gitlab_token is None:
         raise PermanentError("GITLAB_TOKEN is not configured", kind="ConfigurationError")
-    return _NoLibraryRetries(
+    return _BoundedRetries(
         settings.gitlab_url,
         private_token=settings.gitlab_token.get_secret_value(),
         ssl_verify=settings.gitlab_ssl_verify,
-        timeout=30,
-        session=retrying_session(),
+        timeout=20,
         per_page=100,
     )
 

@@ -42,7 +42,7 @@ SERVICE_RETRY = RetryPolicy(
     non_retryable_error_types=["ConfigurationError", "NotMapped", "JiraTransitionMissing"],
 )
 AGENT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=10),
+    initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
     # implement_change also reads GitLab and pushes before and after the agent; its steps are
@@ -54,7 +54,7 @@ SERVICE_CALL = timedelta(minutes=2)
 MR_CALL = timedelta(minutes=2)
 MR_HEARTBEAT = timedelta(seconds=20)
 AGENT_RUN = timedelta(minutes=60)
-AGENT_HEARTBEAT = timedelta(seconds=20)
+AGENT_HEARTBEAT = timedelta(seconds=15)
 
 
 @workflow.defn(name="ImplementIssue")

@@ -39,7 +39,7 @@ GITLAB_RETRY = RetryPolicy(
     maximum_attempts=25,
 )
 AGENT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=10),
+    initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=3,
@@ -47,9 +47,9 @@ AGENT_RETRY = RetryPolicy(
 )
 GITLAB_CALL = timedelta(minutes=2)
 AGENT_RUN = timedelta(minutes=45)
-AGENT_HEARTBEAT = timedelta(seconds=30)
-# post_review heartbeats on every GitLab response; one request may take up to its 30 s timeout.
-POST_HEARTBEAT = timedelta(seconds=45)
+AGENT_HEARTBEAT = timedelta(seconds=15)  # heartbeats every 5 s; a dead worker is noticed within 15 s
+# post_review heartbeats on every GitLab response; one request may take up to its 20 s timeout.
+POST_HEARTBEAT = timedelta(seconds=30)
 
 
 @workflow.defn(name="ReviewMR")
