@@ -226,7 +226,9 @@ async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_cl
 
         assert len(histories) >= 4  # review, discussion, implementation, the slots workflow, ...
         assert "Added a test" in places["gitlab notes"] and "Division by zero" in places["gitlab notes"]
-        assert "def mul(a, b)" in places["commits"] and "Draft:" in json.dumps([m.title for m in gitlab.store.mrs.values()])
+        assert "def mul(a, b)" in places["commits"] and "Draft:" in json.dumps(
+            [m.title for m in gitlab.store.mrs.values()]
+        )
         found = [
             (name, where)
             for name, value in CANARIES.items()
