@@ -55,21 +55,24 @@ class ModelProxy:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
-    async def start(self) -> None:
-        async with self._lock:
-            if self._runner is not None:
-                return
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", PREFIX + "/{tail:.*}", self._forward)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
-            self._runner = runner
+    async def _start(self) -> None:  # with self._lock held
+        if self._runner is not None:
+            return
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", PREFIX + "/{tail:.*}", self._forward)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+        self._runner = runner
 
     async def stop(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def _close(self) -> None:
         if self._session is not None:
             await self._session.close()
         if self._runner is not None:
@@ -79,13 +82,18 @@ class ModelProxy:
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[str]:
         """A token valid until the block ends; the CLI uses it as its provider API key."""
-        await self.start()
         token = "lease-" + secrets.token_urlsafe(24)
-        self._leases.add(token)
+        async with self._lock:
+            self._leases.add(token)
+            await self._start()
         try:
             yield token
         finally:
             self._leases.discard(token)
+            # Only listen while some run holds a lease: nothing stays open between runs.
+            async with self._lock:
+                if not self._leases:
+                    await self._close()
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         presented = next((request.headers[h] for h in AUTH_HEADERS if h in request.headers), "")

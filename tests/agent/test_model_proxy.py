@@ -23,33 +23,28 @@ def provider():
 
 async def test_lease_is_swapped_for_the_real_key_and_the_stream_passes_through(provider):
     proxy = ModelProxy(provider.base_url, REAL_KEY)
-    try:
-        async with proxy.lease() as token, httpx.AsyncClient(base_url=proxy.base_url) as http:
-            response = await http.post(
-                "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {token}"}
-            )
-            assert response.status_code == 200
-            assert "hello from the model" in response.text and "data: [DONE]" in response.text
-            assert REAL_KEY not in response.text
-        async with httpx.AsyncClient(base_url=proxy.base_url) as http:
-            expired = await http.post(
-                "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {token}"}
-            )
-            forged = await http.post(
-                "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {REAL_KEY}"}
-            )
-            missing = await http.post("/chat/completions", json=BODY)
-    finally:
-        await proxy.stop()
-    assert expired.status_code == forged.status_code == missing.status_code == 401
+    async with proxy.lease() as token, httpx.AsyncClient(base_url=proxy.base_url) as http:
+        response = await http.post(
+            "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {token}"}
+        )
+        forged = await http.post(
+            "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {REAL_KEY}"}
+        )
+        missing = await http.post("/chat/completions", json=BODY)
+        base_url = proxy.base_url
+    assert response.status_code == 200
+    assert "hello from the model" in response.text and "data: [DONE]" in response.text
+    assert REAL_KEY not in response.text
+    assert forged.status_code == missing.status_code == 401
     assert len(provider.requests) == 1  # nothing unauthorised was forwarded
+    # With no lease left the proxy stops listening: an old token has nothing to talk to.
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.post("/chat/completions", json=BODY, headers={"Authorization": f"Bearer {token}"})
 
 
 async def test_provider_down_is_a_502_with_a_reason():
     proxy = ModelProxy(f"http://127.0.0.1:{free_port()}/v1", REAL_KEY)
-    try:
-        async with proxy.lease() as token, httpx.AsyncClient(base_url=proxy.base_url) as http:
-            response = await http.post("/chat/completions", json=BODY, headers={"api-key": token})
-    finally:
-        await proxy.stop()
+    async with proxy.lease() as token, httpx.AsyncClient(base_url=proxy.base_url) as http:
+        response = await http.post("/chat/completions", json=BODY, headers={"api-key": token})
     assert response.status_code == 502 and "unreachable" in response.json()["error"]["message"]
