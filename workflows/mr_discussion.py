@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.temporal import agent_task_queue
     from workflows.agent_slots import AgentSlotHolder
+    from workflows.best_effort import best_effort
     from workflows.review_mr import (
         AGENT_HEARTBEAT,
         AGENT_RETRY,
@@ -149,16 +149,11 @@ class MRDiscussion(AgentSlotHolder):
         )
 
     async def _reaction(self, data: MRDiscussionInput, *, on: bool) -> None:
-        # A nicety: failing to set or clear the 👀 never fails the conversation.
-        try:
-            await workflow.execute_activity_method(
-                DiscussionActivities.set_note_reaction,
-                args=[data.project_id, data.mr_iid, data.note_id, on],
-                start_to_close_timeout=GITLAB_CALL,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        except ActivityError:
-            workflow.logger.info("could not %s the note reaction", "set" if on else "clear")
+        await best_effort(
+            DiscussionActivities.set_note_reaction,
+            [data.project_id, data.mr_iid, data.note_id, on],
+            f"{'set' if on else 'clear'} the note reaction",
+        )
 
     def _done(self, result: MRDiscussionResult) -> MRDiscussionResult:
         self._step(result.status)

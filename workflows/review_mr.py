@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.temporal import HEAD_SHA, agent_task_queue
     from workflows.agent_slots import AgentSlotHolder
+    from workflows.best_effort import best_effort
 
 # GitLab hiccups (429/5xx, resets) are retried for up to ~10 minutes: with Retry-After honoured the
 # attempts can come quickly, so the count is generous; 4xx are non-retryable and stop at once.
@@ -194,16 +195,11 @@ class ReviewMR(AgentSlotHolder):
         return ReviewMRResult(status="posted", head_sha=head, posted=posted)
 
     async def _reaction(self, data: ReviewMRInput, *, on: bool) -> None:
-        # A nicety: failing to set or clear the 👀 never fails the review.
-        try:
-            await workflow.execute_activity_method(
-                ReviewActivities.set_review_reaction,
-                args=[data.project_id, data.mr_iid, on],
-                start_to_close_timeout=GITLAB_CALL,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        except ActivityError:
-            workflow.logger.info("could not %s the review reaction", "set" if on else "clear")
+        await best_effort(
+            ReviewActivities.set_review_reaction,
+            [data.project_id, data.mr_iid, on],
+            f"{'set' if on else 'clear'} the review reaction",
+        )
 
     def _done(self, result: ReviewMRResult) -> ReviewMRResult:
         self._step(result.status)
