@@ -48,7 +48,9 @@ AGENT_RETRY = RetryPolicy(
     # implement_change also reads GitLab and pushes before and after the agent; its steps are
     # idempotent (it finds its own earlier push), so a few more attempts cost little.
     maximum_attempts=5,
-    non_retryable_error_types=["ConfigurationError", "NotMapped", "ChangeTooLarge", "GitError"],
+    # Permanent git failures arrive as non-retryable ApplicationErrors already; a transient GitError
+    # (network, 5xx from the git server) must stay retryable, so its type is not listed here.
+    non_retryable_error_types=["ConfigurationError", "NotMapped", "ChangeTooLarge"],
 )
 SERVICE_CALL = timedelta(minutes=2)
 MR_CALL = timedelta(minutes=2)
