@@ -14,7 +14,10 @@ its server-side rate limit (see worker.py).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -114,13 +117,26 @@ def slots_id(task_queue: str, project_id: int) -> str:
 
 
 class AgentSlotHolder:
-    """Mixin for workflows that run the agent: `acquire_agent_slot` / `release_agent_slot`."""
+    """Mixin for workflows that run the agent: `async with self.agent_slot(project_id): ...`."""
 
     _slot_granted = False
 
     @workflow.signal(name="slot_granted")
     def slot_granted(self) -> None:
         self._slot_granted = True
+
+    @contextlib.asynccontextmanager
+    async def agent_slot(self, project_id: int) -> AsyncIterator[None]:
+        """Hold one of the project's agent slots for the block. Released on success, failure and
+        cancellation; not when the worker evicts the workflow from its cache (a BaseException that is
+        neither): the run resumes elsewhere by replay and releases there."""
+        try:
+            await self.acquire_agent_slot(project_id)
+            yield
+        except (Exception, asyncio.CancelledError):
+            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(project_id)))
+            raise
+        await self.release_agent_slot(project_id)
 
     async def acquire_agent_slot(self, project_id: int) -> None:
         self._slot_granted = False

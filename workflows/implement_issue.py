@@ -9,7 +9,6 @@ the issue in a known state with one comment (see `report_failure`), never silent
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -109,8 +108,7 @@ class ImplementIssue(AgentSlotHolder):
         await self._call(ImplementActivities.transition, key, "in_progress")
 
         self._step("waiting for an agent slot of the project")
-        await self.acquire_agent_slot(issue.gitlab_project_id)
-        try:
+        async with self.agent_slot(issue.gitlab_project_id):
             self._step("implementing")
             run: ImplementRunResult = await workflow.execute_activity_method(
                 ImplementActivities.implement_change,
@@ -120,8 +118,6 @@ class ImplementIssue(AgentSlotHolder):
                 heartbeat_timeout=AGENT_HEARTBEAT,
                 retry_policy=AGENT_RETRY,
             )
-        finally:
-            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(issue.gitlab_project_id)))
         if run.status == "no_change":
             reason = "the agent produced no change"
             if run.agent_summary:

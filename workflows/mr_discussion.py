@@ -98,12 +98,9 @@ class MRDiscussion(AgentSlotHolder):
     async def _run_agent(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
         # Like reviews: at most N agent runs per project (ProjectAgentSlots), on the agent task queue.
         self._step("waiting for an agent slot of the project")
-        await self.acquire_agent_slot(data.project_id)
-        try:
+        async with self.agent_slot(data.project_id):
             self._step("running the agent")
             return await self._execute_run(data, ctx)
-        finally:
-            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(data.project_id)))
 
     async def _execute_run(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
         return await workflow.execute_activity_method(

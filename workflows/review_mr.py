@@ -156,8 +156,7 @@ class ReviewMR(AgentSlotHolder):
         if prep.superseded:
             return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
         self._step("waiting for an agent slot of the project")
-        await self.acquire_agent_slot(data.project_id)
-        try:
+        async with self.agent_slot(data.project_id):
             self._step("running the reviewer")
             run: ReviewRunResult = await workflow.execute_activity_method(
                 ReviewActivities.run_review,
@@ -167,8 +166,6 @@ class ReviewMR(AgentSlotHolder):
                 heartbeat_timeout=AGENT_HEARTBEAT,
                 retry_policy=AGENT_RETRY,
             )
-        finally:
-            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(data.project_id)))
         if run.superseded:
             return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
         if run.nothing_to_review:
