@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contracts import temporal  # noqa: E402
-from contracts.settings import REPO_ROOT, Settings  # noqa: E402
+from contracts.settings import Settings  # noqa: E402
 from devenv.temporal_server import TemporalDevServer, free_port  # noqa: E402
-from devenv.worker_process import settings_env  # noqa: E402
+from devenv.worker_process import start_api_process  # noqa: E402
 
 SECRET = "bench-secret"
 
@@ -187,35 +184,6 @@ async def burst_dedup(
     return count.count, codes
 
 
-def start_api(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = {"PATH": os.environ["PATH"], **settings_env(settings)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-    )
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the API did not become ready")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=20)
@@ -233,7 +201,7 @@ async def main() -> None:
             gitlab_agent_username="copilot-agent",
         )
         port = free_port()
-        api = start_api(settings, port)
+        api = start_api_process(settings, port, quiet=True)
         url = f"http://127.0.0.1:{port}"
         try:
             # The latency run goes first, on a quiet server; the raw baseline is measured right before

@@ -1,4 +1,4 @@
-"""The worker as a real child process (`python worker.py`), for tests that kill it (SIGKILL) and
+"""The worker (and the API) as real child processes (`python worker.py`), for tests that kill it (SIGKILL) and
 start it again, as a crash of a production worker would."""
 
 from __future__ import annotations
@@ -8,8 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import IO
 
+import httpx
 from pydantic import SecretStr
 
 from contracts.settings import REPO_ROOT, Settings
@@ -88,3 +91,31 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+def start_api_process(
+    settings: Settings, port: int, *, log: IO[bytes] | None = None, quiet: bool = False
+) -> subprocess.Popen[bytes]:
+    """The API as its own uvicorn process (as in production), loaded with `settings`; returns once
+    `/ready` answers 200 (Temporal reachable), or kills it and raises."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        **settings_env(settings),
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)]
+    if quiet:
+        cmd += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the API did not become ready")

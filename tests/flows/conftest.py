@@ -4,11 +4,12 @@ scripted model server, and the service (worker + API) wired to them and to the r
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from contracts.settings import Settings
 from devenv.stack import AGENT, DEVELOPER, Stack, running_service, stack_settings
 from standins.gitlab import GitLabStandIn
 from standins.model_server import ChatRequest, ModelServer, Reply, ScriptedBrain
@@ -71,19 +72,27 @@ def settings_overrides() -> dict:
 
 
 @pytest.fixture
-async def stack(
-    temporal_server, task_queue, gitlab, users, model, brain, tmp_path, settings_overrides
-) -> AsyncIterator[Stack]:
+def make_settings(temporal_server, task_queue, gitlab, users, model, tmp_path) -> Callable[..., Settings]:
+    """Settings wired to this test's Temporal queue, GitLab stand-in, agent user and model server."""
+
+    def build(**overrides: object) -> Settings:
+        return stack_settings(
+            temporal_address=temporal_server.address,
+            task_queue=task_queue,
+            gitlab=gitlab,
+            agent_token=users.agent_token,
+            model=model,
+            work=tmp_path / "work",
+            **overrides,
+        )
+
+    return build
+
+
+@pytest.fixture
+async def stack(gitlab, model, brain, make_settings, settings_overrides) -> AsyncIterator[Stack]:
     brain.brain = ScriptedBrain()
     model.requests.clear()
-    settings = stack_settings(
-        temporal_address=temporal_server.address,
-        task_queue=task_queue,
-        gitlab=gitlab,
-        agent_token=users.agent_token,
-        model=model,
-        work=tmp_path / "work",
-        **settings_overrides,
-    )
+    settings = make_settings(**settings_overrides)
     async with running_service(settings) as (client, api_url):
         yield Stack(settings=settings, client=client, gitlab=gitlab, model=model, api_url=api_url)

@@ -16,7 +16,6 @@ from activities.jira_api import FAILED_LABEL
 from contracts import temporal
 from contracts.ids import implement_id
 from core import implement_commit
-from devenv.stack import stack_settings
 from devenv.worker_process import WorkerProcess
 from standins.model_server import Reply, ScriptedBrain
 from tests.flows.helpers import wait_workflow
@@ -184,7 +183,17 @@ async def test_two_pollers_at_once_start_one_run(stack, jira, jira_project, svc_
 
 
 async def test_worker_killed_after_the_push_leaves_exactly_one_mr(
-    temporal_server, task_queue, gitlab, users, model, brain, tmp_path, jira, jira_project, svc_repo
+    temporal_server,
+    task_queue,
+    gitlab,
+    users,
+    model,
+    brain,
+    tmp_path,
+    jira,
+    jira_project,
+    svc_repo,
+    make_settings,
 ):
     brain.brain = ScriptedBrain()
     brain.brain.when(
@@ -193,15 +202,7 @@ async def test_worker_killed_after_the_push_leaves_exactly_one_mr(
         ),
         tool_offered="implementer-report_implementation",
     )
-    settings = stack_settings(
-        temporal_address=temporal_server.address,
-        task_queue=task_queue,
-        gitlab=gitlab,
-        agent_token=users.agent_token,
-        model=model,
-        work=tmp_path / "work",
-        **jira_settings(jira, jira_project),
-    )
+    settings = make_settings(**jira_settings(jira, jira_project))
     key = jira.create_issue(jira_project, "Add multiplication", "Multiply.", status="AI Ready")
     branch = f"agent/{key.lower()}"
     client = await temporal.connect(settings)

@@ -11,7 +11,7 @@ from contracts.ids import review_id
 from contracts.models import ReviewMRInput, ReviewMRResult, Trigger
 from contracts.temporal import review_search_attributes
 from core import markers
-from devenv.stack import DEVELOPER, running_service, stack_settings
+from devenv.stack import DEVELOPER, running_service
 from devenv.worker_process import WorkerProcess
 from executors.base import make_executor
 from tests.flows.helpers import (
@@ -79,17 +79,9 @@ async def test_a_position_gitlab_rejects_becomes_a_general_comment_and_is_counte
 
 
 async def test_a_permanent_failure_posts_one_secret_free_failure_note(
-    tmp_path, temporal_server, task_queue, gitlab, users, model
+    task_queue, gitlab, users, make_settings
 ):
-    settings = stack_settings(
-        temporal_address=temporal_server.address,
-        task_queue=task_queue,
-        gitlab=gitlab,
-        agent_token=users.agent_token,
-        model=model,
-        work=tmp_path / "work",
-        copilot_cli_path="/nonexistent/copilot",
-    )
+    settings = make_settings(copilot_cli_path="/nonexistent/copilot")
     mr = open_mr(gitlab)
     async with running_service(settings) as (client, _):
         pid, sha = gitlab.store.project("group/app").id, gitlab.mr_json("group/app", mr.iid)["sha"]
@@ -118,21 +110,14 @@ async def test_a_permanent_failure_posts_one_secret_free_failure_note(
 
 
 async def test_worker_killed_mid_review_completes_once(
-    tmp_path, temporal_server, task_queue, gitlab, users, model, brain, temporal_client
+    tmp_path, task_queue, gitlab, model, brain, temporal_client, make_settings
 ):
     from standins.model_server import ScriptedBrain
 
     brain.brain = ScriptedBrain().when(
         finding("app/calc.py", 10, "Division by zero"), finish(), tool_offered="reviewer-finish_review"
     )
-    settings = stack_settings(
-        temporal_address=temporal_server.address,
-        task_queue=task_queue,
-        gitlab=gitlab,
-        agent_token=users.agent_token,
-        model=model,
-        work=tmp_path / "work",
-    )
+    settings = make_settings()
     mr = open_mr(gitlab)
     pid, sha = gitlab.store.project("group/app").id, gitlab.mr_json("group/app", mr.iid)["sha"]
     workflow_id = review_id(pid, mr.iid, sha)

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
-import time
 import uuid
 
-import httpx
 import pytest
 
 from contracts.ids import discussion_id, implement_id, review_id
@@ -27,7 +23,7 @@ from contracts.implement import ImplementIssueInput
 from contracts.settings import REPO_ROOT, Settings
 from devenv.stack import AGENT, DEVELOPER
 from devenv.temporal_server import free_port
-from devenv.worker_process import WorkerProcess, settings_env
+from devenv.worker_process import WorkerProcess, start_api_process
 from standins.gitlab import GitLabStandIn
 from standins.jira import JiraStandIn
 from standins.model_server import ChatRequest, ModelServer, Reply, ToolCall
@@ -102,26 +98,6 @@ class NosyBrain:
         return Reply.text("?")
 
 
-def run_api(settings: Settings, port: int, log) -> subprocess.Popen:
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **settings_env(settings)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(150):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("API did not start")
-
-
 async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_client, task_queue):
     jira_key_project = unique_project_key()
     with (
@@ -164,7 +140,7 @@ async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_cl
         )
         port = free_port()
         api_log = open(tmp_path / "api.log", "wb")  # noqa: SIM115
-        api = run_api(settings, port, api_log)
+        api = start_api_process(settings, port, log=api_log)
         worker = WorkerProcess(settings, log_file=tmp_path / "worker.log").start()
         try:
             gitlab.set_webhook(f"http://127.0.0.1:{port}/webhook", CANARIES["GITLAB_WEBHOOK_SECRET"])
