@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -130,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         from bootstrap import bootstrap
 
         asyncio.run(bootstrap(settings))
-        return 0
+        # The work is done; skip interpreter finalisation, where the SDK's native runtime threads
+        # can abort the process ("PyGILState_Release ... finalizing") and turn success into a crash.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     asyncio.run(run(settings))
     return 0
 
