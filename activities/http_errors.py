@@ -18,22 +18,23 @@ from typing import Any, TypeVar
 import requests
 from temporalio.exceptions import ApplicationError
 
+from contracts.errors import PermanentError
+
 MAX_RETRY_AFTER_S = 300
 F = TypeVar("F", bound=Callable[..., Any])
+__all__ = [
+    "PermanentError",
+    "TransientHTTPError",
+    "activity_errors",
+    "retrying_session",
+    "to_application_error",
+]
 
 
 class TransientHTTPError(Exception):
     def __init__(self, status: int, url: str, retry_after: float | None) -> None:
         super().__init__(f"HTTP {status} from {url}")
         self.status, self.url, self.retry_after = status, url, retry_after
-
-
-class PermanentError(Exception):
-    """An error retrying cannot fix; `kind` names it for the UI and for the workflow."""
-
-    def __init__(self, message: str, kind: str = "PermanentError") -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def _retry_after(response: requests.Response) -> float | None:

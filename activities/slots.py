@@ -9,6 +9,7 @@ from temporalio.service import RPCError
 
 from activities.http_errors import activity_errors
 from contracts.settings import Settings
+from contracts.slots import SlotsState, slots_id
 
 
 class SlotActivities:
@@ -19,8 +20,6 @@ class SlotActivities:
     @activity_errors
     async def request_slot(self, project_id: int, requester: str) -> None:
         """Signal-with-start the project's slots workflow: queue `requester` for a slot."""
-        from workflows.agent_slots import SlotsState, slots_id
-
         client: Client = activity.client()
         await client.start_workflow(
             "ProjectAgentSlots",

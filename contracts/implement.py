@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.agent_tasks import TestEvidence
 from contracts.models import Trigger
-from executors.tasks import TestEvidence
 
 JIRA_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
 MAX_SUMMARY_CHARS = 4000

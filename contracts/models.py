@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from executors.tasks import ReviewTask
+from contracts.agent_tasks import ReviewTask
 
 MAX_FINDINGS = 50
 MAX_BODY_CHARS = 4000

@@ -4,10 +4,10 @@ the service measured itself ("tests not run" without a command, "failing" when t
 
 from __future__ import annotations
 
+from contracts.agent_tasks import TestEvidence
 from core import markers
 from core.prompts import fence_for
 from core.sanitize import strip_unsafe, truncate
-from executors.tasks import TestEvidence
 
 IMPLEMENT = "implement"
 MAX_AGENT_SUMMARY = 4000

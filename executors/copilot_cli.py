@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from contracts.agent_tasks import TokenUsage
 from contracts.settings import Settings
 from executors import report_tool
 from executors.report_tool import (
@@ -134,11 +135,6 @@ class CopilotRun:
         values = [self.provider_api_key, self.github_token, *self.redact]
         # very short values would redact ordinary text and protect nothing
         return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
-
-
-class TokenUsage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
 
 
 class CopilotOutcome(BaseModel):

@@ -35,7 +35,7 @@ import kubernetes
 from kubernetes.client import ApiException, BatchV1Api, CoreV1Api, V1Job, V1Pod
 from temporalio import activity
 
-from activities.http_errors import PermanentError
+from contracts.errors import PermanentError
 from contracts.settings import Settings
 from executors.copilot_cli import scrub
 from executors.k8s_channel import MAX_RESULT_BYTES, ChannelError, parse_result, read_frame

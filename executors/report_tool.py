@@ -21,97 +21,51 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
-MAX_FINDINGS = 50
+if __package__ in (None, ""):  # run by path (how the CLI starts it): make `contracts` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# The report models live in contracts/ (the activities read them); re-exported here, their old home.
+from contracts.reports import (  # noqa: E402
+    MAX_BODY_CHARS,
+    MAX_FINDINGS,
+    MAX_REPLY_CHARS,
+    MAX_SUGGESTION_LINES,
+    SERVER_NAMES,
+    ChangeReport,
+    DiscussionReply,
+    Finding,
+    FinishReview,
+    Implementation,
+    Kind,
+    Report,
+    Resolution,
+)
+
 MAX_CALLS = 200
-MAX_BODY_CHARS = 4000
-MAX_REPLY_CHARS = 10000
-MAX_SUGGESTION_LINES = 100
 MAX_LINE_BYTES = 1024 * 1024  # one JSON-RPC message; the CLI sends small ones
 PROTOCOL_VERSION = "2025-06-18"
 
-Kind = Literal["review", "discussion", "implement"]
-# The MCP server name is the prefix the model sees: reviewer-report_finding, discussion-reply, ...
-SERVER_NAMES: dict[str, str] = {"review": "reviewer", "discussion": "discussion", "implement": "implementer"}
-
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_CHARS)]
-
-
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Finding(_Args):
-    """One inline review comment. `suggestion` replaces lines line..end_line of the new file."""
-
-    file: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = Field(
-        description="Path of the file relative to the repository root, as in the diff"
-    )
-    line: int = Field(ge=1, description="First line the comment is about")
-    end_line: int | None = Field(None, ge=1, description="Last line for a multi-line comment (default: line)")
-    side: Literal["new", "old"] = Field(
-        "new", description='"new" for added or unchanged lines, "old" for removed lines'
-    )
-    severity: Literal["critical", "major", "minor", "info"]
-    title: ShortText
-    body: Body = Field(description="Explanation in Markdown")
-    suggestion: str | None = Field(
-        None,
-        description="Full replacement text for lines line..end_line on the new side (no ``` fences)",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Finding:
-        if self.file.startswith("/") or ".." in Path(self.file).parts:
-            raise ValueError("file must be a path relative to the repository root, without '..'")
-        if self.end_line is not None and self.end_line < self.line:
-            raise ValueError("end_line must be >= line")
-        if self.suggestion is not None:
-            if self.side != "new":
-                raise ValueError("a suggestion is only possible on the new side")
-            if len(self.suggestion.splitlines()) > MAX_SUGGESTION_LINES:
-                raise ValueError(f"suggestion must have at most {MAX_SUGGESTION_LINES} lines")
-        return self
-
-
-class Resolution(_Args):
-    """The agent's verdict on an earlier discussion thread."""
-
-    thread_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    status: Literal["resolved", "partial", "not_addressed"]
-    reply: Body
-
-
-class FinishReview(_Args):
-    summary: Body
-
-
-class DiscussionReply(_Args):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REPLY_CHARS)]
-
-
-class ChangeReport(_Args):
-    summary: Body
-    commit_type: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,20}$")] = Field(
-        description="Conventional commit type: fix, feat, test, docs, refactor, chore, ..."
-    )
-
-
-class Implementation(_Args):
-    summary: Body
-    commit_summary: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[^\n]*$")
-    ] = Field(description="One-line commit message subject")
-    test_command: Annotated[str, StringConstraints(max_length=500)] | None = Field(
-        None, description="Command that runs the relevant tests, if any"
-    )
-
-
-Report = Finding | Resolution | FinishReview | DiscussionReply | ChangeReport | Implementation
+__all__ = [
+    "MAX_BODY_CHARS",
+    "MAX_FINDINGS",
+    "MAX_REPLY_CHARS",
+    "MAX_SUGGESTION_LINES",
+    "SERVER_NAMES",
+    "ChangeReport",
+    "DiscussionReply",
+    "Finding",
+    "FinishReview",
+    "Implementation",
+    "Kind",
+    "Report",
+    "Resolution",
+    "ReportServer",
+    "parse_report",
+]
 
 _DESCRIPTIONS = {
     "report_finding": "Report one review finding as an inline comment on the diff. Call once per finding.",
@@ -121,7 +75,7 @@ _DESCRIPTIONS = {
     "report_change": "Describe the file changes you made for the discussion (used as the commit message).",
     "report_implementation": "Report the finished implementation. Call exactly once, at the end.",
 }
-TOOLS: dict[str, dict[str, type[_Args]]] = {
+TOOLS: dict[str, dict[str, type[BaseModel]]] = {
     "review": {"report_finding": Finding, "report_resolution": Resolution, "finish_review": FinishReview},
     "discussion": {"reply": DiscussionReply, "report_resolution": Resolution, "report_change": ChangeReport},
     "implement": {"report_implementation": Implementation},

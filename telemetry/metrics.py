@@ -68,7 +68,7 @@ agent_tokens = _meter.create_counter(  # copilot_agent_tokens_total{kind,type}
 
 def record_agent_run(kind: str, outcome: str, duration_s: float, usage: object | None = None) -> None:
     """One agent run: its duration and, if the provider reported it, its token usage
-    (`usage` has `prompt_tokens` and `completion_tokens`, as executors.tasks.TokenUsage)."""
+    (`usage` has `prompt_tokens` and `completion_tokens`, as contracts.agent_tasks.TokenUsage)."""
     agent_run_duration.record(max(duration_s, 0.0), {"kind": kind, "outcome": outcome})
     if usage is not None:
         agent_tokens.add(getattr(usage, "prompt_tokens", 0) or 0, {"kind": kind, "type": "prompt"})

@@ -18,25 +18,21 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from contracts.slots import SlotsState, slots_id
+
 with workflow.unsafe.imports_passed_through():
     from activities.slots import SlotActivities
+
+__all__ = ["AgentSlotHolder", "ProjectAgentSlots", "SlotsState", "slots_id"]
 
 LIVENESS_EVERY = timedelta(minutes=2)
 CONTINUE_AFTER_EVENTS = 500
 IDLE_EXIT = timedelta(minutes=30)
-
-
-@dataclass
-class SlotsState:
-    limit: int
-    holders: list[str] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
 
 
 @workflow.defn(name="ProjectAgentSlots")
@@ -109,11 +105,6 @@ class ProjectAgentSlots:
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         self._holders = [h for h in self._holders if h in alive]
-
-
-def slots_id(task_queue: str, project_id: int) -> str:
-    # Per task queue too: two deployments sharing a namespace keep separate slots.
-    return f"agent-slots:{task_queue}:{project_id}"
 
 
 class AgentSlotHolder:

@@ -1,0 +1,18 @@
+"""The per-project agent slots' state and workflow ID, shared by workflows/agent_slots.py and its
+activities (activities/slots.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SlotsState:
+    limit: int
+    holders: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+
+def slots_id(task_queue: str, project_id: int) -> str:
+    # Per task queue too: two deployments sharing a namespace keep separate slots.
+    return f"agent-slots:{task_queue}:{project_id}"
