@@ -10,6 +10,13 @@ Volume scheme (the agent runner inside a Job relies on it):
 * the process also gets `K8S_STANDIN_MOUNT_<VOL>=<host dir>` for each volume it mounts (`<VOL>` is the
   volume name upper-cased, other characters than A-Z0-9 replaced by `_`) and `K8S_STANDIN_POD_DIR`.
 
+Host paths are not container paths. The stand-in's "image" is this machine's own filesystem, so the
+Job names its interpreter, code and caches by their host paths (a checkout may well live under
+/tmp, where the pod also mounts a volume). Paths inside the stand-in's `image_paths` (by default this
+checkout and the running Python's prefix) are the image's files and are never translated: with a
+checkout at /tmp/clone and a mount at /tmp, `/tmp/clone/.venv/bin/python` stays as it is while
+`/tmp/out.txt` becomes `<pod dir>/vol-tmp/out.txt`.
+
 Paths computed at run time (`os.path.join("/work", x)` inside the program) are *not* translated: a
 program should take its directories from arguments or environment, as the agent runner does.
 """
@@ -18,7 +25,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +34,14 @@ from typing import Any
 SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
 
 _VAR_REFERENCE = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+_PATH_END = re.compile(r"[\s:;,=\"'`)]")
+
+
+def default_image_paths() -> tuple[str, ...]:
+    """This checkout and the running Python's prefix, as given and resolved."""
+    checkout = Path(__file__).parents[2]
+    paths = {str(checkout), str(checkout.resolve()), sys.prefix, os.path.realpath(sys.prefix)}
+    return tuple(sorted(paths))
 
 
 class ContainerConfigError(Exception):
@@ -41,8 +57,9 @@ class PathMapper:
     """Replaces container mount paths by host directories in one pass (so a replacement is never
     rewritten again, e.g. for a mount at /tmp whose host directory is also under /tmp)."""
 
-    def __init__(self, mounts: Mapping[str, str]) -> None:
+    def __init__(self, mounts: Mapping[str, str], image_paths: Iterable[str] = ()) -> None:
         self._mounts = {path.rstrip("/"): host for path, host in mounts.items()}
+        self._image = tuple(p.rstrip("/") for p in image_paths if p.rstrip("/"))
         ordered = sorted(self._mounts, key=len, reverse=True)
         self._pattern = (
             re.compile(r"(?<![\w.~/-])(" + "|".join(map(re.escape, ordered)) + r")(?![\w.-])")
@@ -53,7 +70,15 @@ class PathMapper:
     def __call__(self, text: str) -> str:
         if self._pattern is None:
             return text
-        return self._pattern.sub(lambda match: self._mounts[match.group(1)], text)
+
+        def replace(match: re.Match[str]) -> str:
+            end = _PATH_END.search(text, match.start())
+            path = text[match.start() : end.start() if end else len(text)]
+            if any(path == image or path.startswith(image + "/") for image in self._image):
+                return match.group(0)  # a file of the image (this machine), not of the mount
+            return self._mounts[match.group(1)]
+
+        return self._pattern.sub(replace, text)
 
 
 def expand_references(text: str, env: Mapping[str, str]) -> str:
@@ -123,6 +148,7 @@ def prepare(
     volume_dirs: Mapping[str, Path],
     secrets: SecretLookup,
     base_env: Mapping[str, str],
+    image_paths: Iterable[str] = (),
 ) -> Launch:
     """Resolve a container into argv, environment and working directory on this machine.
 
@@ -137,7 +163,7 @@ def prepare(
             host.mkdir(parents=True, exist_ok=True)
         mounts[mount["mountPath"]] = str(host)
         mount_env[mount_env_name(mount["name"])] = str(volume_dirs[mount["name"]])
-    to_host = PathMapper(mounts)
+    to_host = PathMapper(mounts, image_paths)
     own_env = _container_env(container, pod, secrets)
     env = {**base_env, "HOSTNAME": pod["metadata"]["name"], "HOME": str(pod_dir / "home")}
     env.update({name: to_host(value) for name, value in own_env.items()})

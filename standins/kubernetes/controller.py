@@ -68,8 +68,10 @@ class JobController:
         base_env: Mapping[str, str],
         fault_for: Callable[[dict[str, Any]], Fault | None],
         pull_backoff_after: float,
+        image_paths: tuple[str, ...] = (),
     ) -> None:
         self._store = store
+        self._image_paths = image_paths
         self._work_dir = work_dir
         self._base_env = dict(base_env)
         self._fault_for = fault_for
@@ -231,6 +233,7 @@ class JobController:
             pod_dir=self._work_dir / f"{run.namespace}_{name}",
             secrets=self._store.secret,
             base_env=self._base_env,
+            image_paths=self._image_paths,
             fault=fault,
             pull_backoff_after=self._pull_backoff_after,
             stop=run.stop,

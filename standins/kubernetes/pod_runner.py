@@ -41,6 +41,7 @@ class PodRunner:
     pod_dir: Path
     secrets: SecretLookup
     base_env: Mapping[str, str]
+    image_paths: tuple[str, ...] = ()
     fault: Fault | None = None
     pull_backoff_after: float = 0.5
     stop: threading.Event = field(default_factory=threading.Event)
@@ -217,7 +218,13 @@ class PodRunner:
         while True:
             try:
                 launch = prepare(
-                    container, self.pod, self.pod_dir, self._volume_dirs(), self.secrets, self.base_env
+                    container,
+                    self.pod,
+                    self.pod_dir,
+                    self._volume_dirs(),
+                    self.secrets,
+                    self.base_env,
+                    self.image_paths,
                 )
                 break
             except ContainerConfigError as error:

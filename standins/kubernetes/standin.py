@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from standins.kubernetes.containers import default_image_paths
 from standins.kubernetes.controller import JobController
 from standins.kubernetes.faults import Fault, FaultRule
 from standins.kubernetes.http_api import StandinServer
@@ -23,6 +24,9 @@ class KubernetesStandin:
 
     `inherit_env` names the variables of this process a container starts with (PATH by default, so
     `python` and friends resolve); everything else comes from the container's own `env`/`envFrom`.
+    `image_paths` are the host directories the containers' "image" is made of (default: this
+    checkout and the running Python): paths inside them are never mapped onto a volume (see
+    `standins.kubernetes.containers`).
     """
 
     def __init__(
@@ -32,10 +36,14 @@ class KubernetesStandin:
         *,
         inherit_env: Iterable[str] = ("PATH",),
         image_pull_backoff_after: float = 0.5,
+        image_paths: Iterable[str | os.PathLike[str]] | None = None,
     ) -> None:
         self._address = (host, port)
         self._inherit_env = tuple(inherit_env)
         self._pull_backoff_after = image_pull_backoff_after
+        self._image_paths = (
+            default_image_paths() if image_paths is None else tuple(os.fspath(p) for p in image_paths)
+        )
         self._store = Store()
         self._rules: list[FaultRule] = []
         self._rules_lock = threading.Lock()
@@ -52,7 +60,12 @@ class KubernetesStandin:
         self._work_dir = Path(tempfile.mkdtemp(prefix="k8s-standin-"))
         base_env = {name: os.environ[name] for name in self._inherit_env if name in os.environ}
         self._controller = JobController(
-            self._store, self._work_dir, base_env, self._fault_for, self._pull_backoff_after
+            self._store,
+            self._work_dir,
+            base_env,
+            self._fault_for,
+            self._pull_backoff_after,
+            self._image_paths,
         )
         self._server = StandinServer(self._address, self._store, self._controller)
         self._thread = threading.Thread(target=self._server.serve_forever, name="k8s-standin", daemon=True)

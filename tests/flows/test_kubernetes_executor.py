@@ -5,7 +5,9 @@ for the flows, real Temporal."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -385,3 +387,51 @@ async def test_an_implementation_runs_in_a_job_and_returns_its_patch_and_test_ev
     assert "+def mul(a, b):" in result.patch and "tests/test_mul.py" in result.patch
     assert result.tests is not None and result.tests.ran and result.tests.exit_code == 0
     assert len(jobs_created(k8s, namespace)) == 1
+
+
+# --- host paths are not container paths ------------------------------------------------------------
+def checkout_under_tmp() -> Path:
+    """A copy of this checkout under /tmp (the code, as a fresh clone holds it), with the installed
+    venv, node_modules and CLI cache linked in, as `make setup` would have made them."""
+    checkout = Path(tempfile.mkdtemp(prefix="clone-", dir="/tmp"))  # noqa: S108 - the point of the test
+    heavy = (".venv", "node_modules", ".data", ".git", "__pycache__", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(REPO_ROOT, checkout, ignore=shutil.ignore_patterns(*heavy), dirs_exist_ok=True)
+    for name in (".venv", "node_modules"):
+        (checkout / name).symlink_to(REPO_ROOT / name)
+    (checkout / ".data").mkdir()
+    (checkout / ".data" / "copilot-cache").symlink_to(REPO_ROOT / ".data" / "copilot-cache")
+    return checkout
+
+
+async def test_the_executor_runs_from_a_checkout_under_tmp(executor_settings, gitlab, brain, users):
+    """The pod mounts a volume at /tmp; the checkout's own paths under /tmp (its python, its code,
+    the CLI cache) are the image's files and must reach the containers unchanged."""
+    brain.brain = ScriptedBrain().when(
+        finding("app/calc.py", 10, "Division by zero"),
+        finish("One bug."),
+        tool_offered="reviewer-finish_review",
+    )
+    checkout = checkout_under_tmp()
+    try:
+        with KubernetesStandin(image_paths=[checkout]) as standin:
+            namespace = f"t-{uuid.uuid4().hex[:12]}"
+            standin.add_secret(namespace, SECRET, {"GITLAB_TOKEN": users.agent_token})
+            settings = executor_settings.model_copy(
+                update={
+                    **k8s_settings(standin, namespace),
+                    "k8s_job_python": str(checkout / ".venv" / "bin" / Path(sys.executable).name),
+                    "k8s_job_workdir": str(checkout),
+                    "copilot_cache_dir": str(checkout / ".data" / "copilot-cache"),
+                }
+            )
+            task = review_task(gitlab, open_mr(gitlab).iid)
+            result = await asyncio.wait_for(
+                KubernetesExecutor(settings).run(task, run_id=f"review-{uuid.uuid4().hex}-1"), 90
+            )
+            [pod_dir] = [p for p in standin.work_dir.iterdir() if p.name.startswith(f"{namespace}_")]
+            clone_log = (pod_dir / "logs" / "clone.log").read_text()
+    finally:
+        shutil.rmtree(checkout, ignore_errors=True)
+
+    assert [r.title for r in result.reports if hasattr(r, "title")] == ["Division by zero"]
+    assert "checked out" in clone_log

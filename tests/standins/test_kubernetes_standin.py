@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -15,7 +17,12 @@ import pytest
 from kubernetes.client import ApiException, BatchV1Api, CoreV1Api
 
 from standins.kubernetes import Fault, KubernetesStandin
-from standins.kubernetes.containers import PathMapper, expand_references, mount_env_name
+from standins.kubernetes.containers import (
+    PathMapper,
+    default_image_paths,
+    expand_references,
+    mount_env_name,
+)
 
 NS = "agents"
 T = TypeVar("T")
@@ -573,6 +580,22 @@ def test_path_mapper_replaces_whole_path_components_only() -> None:
     )
     assert to_host("--cache=/work/cache/pip") == "--cache=/tmp/pod/vol-cache/pip"
     assert to_host("/tmp/x") == "/tmp/pod/vol-tmp/x"
+
+
+def test_paths_of_the_image_are_never_mapped_onto_a_mount() -> None:
+    """Host paths are not container paths: a checkout under /tmp keeps its python and its code."""
+    to_host = PathMapper({"/tmp": "/tmp/pod/vol-tmp"}, image_paths=["/tmp/clone"])
+    assert to_host("/tmp/clone/.venv/bin/python") == "/tmp/clone/.venv/bin/python"
+    assert to_host("cd /tmp/clone && ls /tmp/x /tmp/clone2") == (
+        "cd /tmp/clone && ls /tmp/pod/vol-tmp/x /tmp/pod/vol-tmp/clone2"
+    )
+    assert to_host("PYTHONPATH=/tmp/clone:/tmp/lib") == "PYTHONPATH=/tmp/clone:/tmp/pod/vol-tmp/lib"
+
+
+def test_the_default_image_is_this_checkout_and_this_python() -> None:
+    paths = default_image_paths()
+    assert str(Path(__file__).resolve().parents[2]) in paths
+    assert sys.prefix in paths
 
 
 def test_env_references_and_mount_names() -> None:
