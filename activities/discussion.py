@@ -19,6 +19,7 @@ from temporalio import activity
 
 from activities.discussion_push import PushOutcome, commit_and_push, commit_message, find_earlier_push
 from activities.gitlab_api import gitlab_client, mr_repo_ref
+from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
 from contracts.discussion import (
@@ -139,12 +140,11 @@ class DiscussionActivities:
         _, mr = self._mr(gl, project_id, mr_iid)
         agent_id, _ = self._agent_user(gl)
         note = mr.notes.get(note_id, lazy=True)
-        mine = [a for a in note.awardemojis.list(get_all=True) if a.name == EYES and a.user["id"] == agent_id]
-        if on and not mine:
-            note.awardemojis.create({"name": EYES})
-        elif not on:
-            for award in mine:
-                note.awardemojis.delete(award.id)
+        writes = GitLabWrites(gl, agent_id)
+        if on:
+            writes.award(note, EYES)
+        else:
+            writes.unaward(note, EYES)
 
     # --- run_discussion ------------------------------------------------------------------------
     def _task(self, data: DiscussionRunInput) -> tuple[DiscussionTask | dict[str, Any], Any, Any]:
@@ -262,12 +262,15 @@ class DiscussionActivities:
             return PostDiscussionReplyResult(posted=False)
         behavior = self.settings.resolution_behavior.value
         if data.run is None:
-            body = render_failure(
+            text, marker = render_failure(
                 data.failure or "unknown error", note_id=data.note_id, workflow_id=data.workflow_id
             )
         else:
-            body = render_reply(data.run, note_id=data.note_id, branch=mr.source_branch, behavior=behavior)
-        note = discussion.notes.create({"body": body})
+            text, marker = render_reply(
+                data.run, note_id=data.note_id, branch=mr.source_branch, behavior=behavior
+            )
+        writes = GitLabWrites(gl, agent_id)
+        note_id = writes.reply(mr, data.discussion_id, text, marker)
         resolved = False
         if (
             data.run is not None
@@ -276,7 +279,6 @@ class DiscussionActivities:
             and view.own_finding
             and not view.resolved
         ):
-            discussion.resolved = True
-            discussion.save()
+            writes.resolve(mr, data.discussion_id)
             resolved = True
-        return PostDiscussionReplyResult(posted=True, note_id=note.id, resolved=resolved)
+        return PostDiscussionReplyResult(posted=True, note_id=note_id, resolved=resolved)

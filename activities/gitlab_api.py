@@ -1,10 +1,14 @@
 """The python-gitlab client the activities use, and how its retries and Temporal's fit together.
 
-Two layers, each where it is cheapest: python-gitlab retries one failing request a few times
-(429 honouring Retry-After, 5xx and connection errors, with its short exponential wait), because
-redoing a whole multi-request activity (posting a review is dozens of requests) for one flaky
-response would multiply the load on an already struggling GitLab. What still fails leaves the
-activity and Temporal's retry policy takes over: it survives worker crashes and shows every attempt.
+Reads and writes are retried differently. A read is safe to repeat, so python-gitlab retries one
+failing GET a few times (429 honouring Retry-After, 5xx and connection errors, with its short
+exponential wait): redoing a whole multi-request activity for one flaky response would multiply the
+load on an already struggling GitLab. A write is never re-sent by the library: its reply may have
+been lost after GitLab processed it, so a write leaves python-gitlab at its first failure and only
+the write door (`gitlab_writes.py`) decides, after looking for the write's effect. A POST, PUT or
+DELETE sent from outside the door is refused before it leaves the process (`WriteOutsideDoor`).
+What still fails leaves the activity and Temporal's retry policy takes over: it survives worker
+crashes and shows every attempt.
 """
 
 from __future__ import annotations
@@ -14,25 +18,34 @@ from typing import Any
 import gitlab
 
 from activities.http_errors import PermanentError
+from activities.write_door import WriteOutsideDoor, inside_door
 from contracts.settings import Settings
 from executors.tasks import RepoRef
 
 REQUEST_RETRIES = 3
+READS = frozenset({"get", "head", "options"})
 
 
-class _BoundedRetries(gitlab.Gitlab):
-    # python-gitlab's default is up to 10 retries with waits that can add up to minutes inside one
-    # activity attempt; a few quick ones, then Temporal's durable retry.
-    def http_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs["max_retries"] = REQUEST_RETRIES
-        kwargs["retry_transient_errors"] = True
-        return super().http_request(*args, **kwargs)
+class _ReadRetriesOnly(gitlab.Gitlab):
+    def http_request(self, verb: str, path: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if verb.lower() in READS:
+            # python-gitlab's default is up to 10 retries with waits that can add up to minutes
+            # inside one activity attempt; a few quick ones, then Temporal's durable retry.
+            kwargs["max_retries"] = REQUEST_RETRIES
+            kwargs["retry_transient_errors"] = True
+        else:
+            if not inside_door():
+                raise WriteOutsideDoor(f"GitLab {verb.upper()} {path} outside activities/gitlab_writes.py")
+            kwargs["max_retries"] = 0
+            kwargs["retry_transient_errors"] = False
+            kwargs["obey_rate_limit"] = False
+        return super().http_request(verb, path, *args, **kwargs)
 
 
 def gitlab_client(settings: Settings) -> gitlab.Gitlab:
     if settings.gitlab_token is None:
         raise PermanentError("GITLAB_TOKEN is not configured", kind="ConfigurationError")
-    return _BoundedRetries(
+    return _ReadRetriesOnly(
         settings.gitlab_url,
         private_token=settings.gitlab_token.get_secret_value(),
         ssl_verify=settings.gitlab_ssl_verify,

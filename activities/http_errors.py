@@ -1,10 +1,12 @@
 """Which failures Temporal retries, decided once for every HTTP client the activities use.
 
-Retries belong to Temporal's retry policies (they survive a worker crash and show in the UI), so the
-client libraries' own retry loops are switched off: a `requests` response hook turns 429 and 5xx into
-`TransientHTTPError` before python-gitlab or jira can loop on them, and `activity_errors` maps what
-is left: 429/5xx/network → retryable (honouring Retry-After as the next retry delay); 400/401/403/404/
-409/422 → non-retryable with a short, secret-free message.
+Retries belong to Temporal's retry policies (they survive a worker crash and show in the UI). The
+client libraries never re-send a write (`gitlab_api.py`, `jira_api.py`); a write whose outcome is
+unknown goes to the write door (`write_door.py`), which looks for its effect before sending again.
+`raise_transient` is the `requests` response hook the Jira client uses to turn 429 and 5xx into
+`TransientHTTPError` before jira can loop on them, and `activity_errors` maps what leaves an
+activity: 429/5xx/network → retryable (honouring Retry-After as the next retry delay); 400/401/403/
+404/409/422 → non-retryable with a short, secret-free message.
 """
 
 from __future__ import annotations
@@ -50,12 +52,6 @@ def raise_transient(response: requests.Response, *args: Any, **kwargs: Any) -> N
     if response.status_code == 429 or response.status_code >= 500:
         path = requests.utils.urlparse(response.url).path
         raise TransientHTTPError(response.status_code, path, _retry_after(response))
-
-
-def retrying_session() -> requests.Session:
-    session = requests.Session()
-    session.hooks["response"].append(raise_transient)
-    return session
 
 
 def _status_of(exc: BaseException) -> int | None:

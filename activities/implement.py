@@ -26,18 +26,11 @@ import gitlab
 from temporalio import activity
 
 from activities.gitlab_api import gitlab_client
+from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
-from activities.jira_api import (
-    FAILED_LABEL,
-    add_label,
-    comment_once,
-    jira_client,
-    mapping_for,
-    move_to,
-    read_issue,
-    statuses,
-)
+from activities.jira_api import FAILED_LABEL, jira_client, mapping_for, read_issue, statuses
+from activities.jira_writes import add_label, comment, comment_tag, transition
 from contracts.implement import (
     ImplementRunInput,
     ImplementRunResult,
@@ -94,13 +87,13 @@ class ImplementActivities:
     @activity_errors
     def transition(self, issue_key: str, role: StatusRole) -> bool:
         names = statuses(self.settings, mapping_for(self.settings, issue_key)[1])
-        return move_to(jira_client(self.settings), issue_key, getattr(names, role))
+        return transition(jira_client(self.settings), issue_key, getattr(names, role))
 
     @activity.defn(name="implement_comment_mr")
     @activity_errors
     def comment_mr(self, issue_key: str, web_url: str, run_id: str, tests_line: str) -> bool:
         text = f"Draft merge request opened by the Copilot agent: {web_url}\n{tests_line}"
-        return comment_once(jira_client(self.settings), issue_key, text, kind="mr", run_id=run_id)
+        return comment(jira_client(self.settings), issue_key, text, comment_tag("mr", run_id))
 
     @activity.defn(name="implement_report_failure")
     @activity_errors
@@ -121,11 +114,11 @@ class ImplementActivities:
             f"The Copilot agent could not implement this issue: {reason}\n"
             f"Workflow: {workflow_id} (Temporal Web UI). The issue was moved to '{target}'; {retry_hint}."
         )
-        comment_once(client, issue_key, text, kind="failed", run_id=run_id)
+        comment(client, issue_key, text, comment_tag("failed", run_id))
         if not names.failed:
             add_label(client, issue_key, FAILED_LABEL)
         try:
-            move_to(client, issue_key, target)
+            transition(client, issue_key, target)
         except PermanentError as exc:
             # The comment says what happened; a missing transition must not hide that.
             log.warning("%s", exc)
@@ -293,12 +286,13 @@ class ImplementActivities:
     def open_mr(self, data: OpenMRInput) -> OpenMRResult:
         activity.heartbeat()  # a dead worker is noticed within the heartbeat timeout, not minutes later
         run = data.run
-        project = gitlab_client(self.settings).projects.get(run.project_id)
+        gl = gitlab_client(self.settings)
+        project = gl.projects.get(run.project_id)
         existing = project.mergerequests.list(source_branch=run.branch, state="opened", get_all=False)
         if existing:
             return OpenMRResult(iid=existing[0].iid, web_url=existing[0].web_url, created=False)
         activity.heartbeat()
-        description = render_description(
+        description, marker = render_description(
             issue_key=data.issue_key,
             issue_url=f"{self.settings.jira_url}/browse/{data.issue_key}",
             issue_summary=data.issue_summary,
@@ -307,27 +301,18 @@ class ImplementActivities:
             tests_note=run.tests_note,
             workflow_id=data.workflow_id,
         )
-        try:
-            mr = project.mergerequests.create(
-                {
-                    "source_branch": run.branch,
-                    "target_branch": run.target_branch,
-                    "title": mr_title(
-                        data.issue_key, run.commit_title, draft=not self.settings.auto_merge_enabled
-                    ),
-                    "description": description,
-                    "remove_source_branch": True,
-                }
-            )
-        except gitlab.GitlabCreateError as exc:
-            if exc.response_code != 409:
-                raise
-            # Created by a concurrent attempt between our lookup and our create: use that one.
-            found = project.mergerequests.list(source_branch=run.branch, state="opened", get_all=False)
-            if not found:
-                raise
-            return OpenMRResult(iid=found[0].iid, web_url=found[0].web_url, created=False)
-        return OpenMRResult(iid=mr.iid, web_url=mr.web_url, created=True)
+        gl.auth()
+        assert gl.user is not None
+        mr, created = GitLabWrites(gl, gl.user.id).merge_request(
+            project,
+            source_branch=run.branch,
+            target_branch=run.target_branch,
+            title=mr_title(data.issue_key, run.commit_title, draft=not self.settings.auto_merge_enabled),
+            description=description,
+            marker=marker,
+            remove_source_branch=True,
+        )
+        return OpenMRResult(iid=mr.iid, web_url=mr.web_url, created=created)
 
 
 def _remembered(details: Any) -> ImplementRunResult | None:

@@ -1,9 +1,10 @@
-"""The `jira` client the activities use, configured so Temporal owns every retry, and the few Jira
-operations ImplementIssue needs, each safe to repeat.
+"""The `jira` client the activities use, configured so Temporal owns every retry, and the Jira
+reads ImplementIssue needs (its writes go through `jira_writes.py`).
 
 jira's ResilientSession retries 429/5xx itself (sleeping inside the activity, invisible in the UI,
-lost on a crash): `max_retries=0` switches that off, and the shared `requests` response hook turns
-429/5xx into `TransientHTTPError` for the retry policies.
+lost on a crash, and re-sending writes whose reply was lost): `max_retries=0` switches that off,
+the shared `requests` response hook turns 429/5xx into `TransientHTTPError` for the retry
+policies, and an adapter refuses a POST/PUT/DELETE sent from outside the write door.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from jira import JIRA
 
 from activities.http_errors import PermanentError, raise_transient
+from activities.write_door import WriteOutsideDoor, inside_door
 from contracts.settings import JiraProjectMapping, Settings
 from core.adf import adf_to_markdown
 
 FAILED_LABEL = "copilot-agent-failed"
-COMMENT_TAG = "gitlab-copilot-agent"
 MAX_DESCRIPTION_CHARS = 20_000
 _V3 = "{server}/rest/{rest_path}/3/{path}"
 
@@ -39,7 +41,18 @@ def jira_client(settings: Settings) -> JIRA:
         **auth,
     )
     client._session.hooks["response"].append(raise_transient)
+    guard = _WritesThroughTheDoor()
+    client._session.mount("http://", guard)
+    client._session.mount("https://", guard)
     return client
+
+
+class _WritesThroughTheDoor(requests.adapters.HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if (request.method or "GET").upper() not in ("GET", "HEAD", "OPTIONS") and not inside_door():
+            path = requests.utils.urlparse(request.url).path
+            raise WriteOutsideDoor(f"Jira {request.method} {path} outside activities/jira_writes.py")
+        return super().send(request, *args, **kwargs)
 
 
 # --- status names --------------------------------------------------------------------------------------
@@ -86,55 +99,3 @@ def read_issue(client: JIRA, key: str) -> dict[str, Any]:
         "status": str((fields.get("status") or {}).get("name") or ""),
         "labels": [str(label) for label in fields.get("labels") or []],
     }
-
-
-# --- writing, each idempotent ---------------------------------------------------------------------------
-def move_to(client: JIRA, key: str, status: str) -> bool:
-    """Move the issue to `status` by the transition whose target (`to.name`) is that status.
-
-    Transition names are free text and differ between workflows ("Start work", "Begin"); the target
-    status is what we mean. False when the issue is there already (a retry after success)."""
-    current = str(client.issue(key, fields="status").fields.status.name)
-    if current.casefold() == status.casefold():
-        return False
-    transitions = client.transitions(key)
-    match = next(
-        (t for t in transitions if str((t.get("to") or {}).get("name", "")).casefold() == status.casefold()),
-        None,
-    )
-    if match is None:
-        available = "; ".join(
-            f"'{t.get('name')}' -> '{(t.get('to') or {}).get('name')}'" for t in transitions
-        )
-        raise PermanentError(
-            f"{key}: no transition from '{current}' leads to status '{status}' "
-            f"(available: {available or 'none'})",
-            kind="JiraTransitionMissing",
-        )
-    client.transition_issue(key, str(match["id"]))
-    return True
-
-
-def add_label(client: JIRA, key: str, label: str) -> None:
-    client._session.put(
-        client._get_url(f"issue/{key}"), json={"update": {"labels": [{"add": label}]}}
-    )  # Jira ignores adding a label that is there already
-
-
-def comment_tag(kind: str, run_id: str) -> str:
-    return f"[{COMMENT_TAG}:{kind}:{run_id}]"
-
-
-def comment_once(client: JIRA, key: str, text: str, *, kind: str, run_id: str) -> bool:
-    """Add `text` unless this run's comment of this kind is there already (found by its tag, in
-    comments by our own account only). True when a comment was added."""
-    tag = comment_tag(kind, run_id)
-    myself = client.myself()
-    me = myself.get("accountId") or myself.get("name")  # Cloud has account IDs, Server/DC names
-    for comment in client.comments(key):
-        author = getattr(comment, "author", None)
-        who = getattr(author, "accountId", None) or getattr(author, "name", None)
-        if tag in str(comment.body) and who == me:
-            return False
-    client.add_comment(key, f"{text}\n\n{tag}")
-    return True

@@ -1,7 +1,9 @@
 """Activities of ReviewMR: read the MR, run the reviewer, post what it found.
 
-Every write is idempotent: notes carry hidden markers (core/markers.py), and each writing activity
-reads the MR's discussions first and skips what its earlier attempt already wrote.
+Every write is idempotent: notes carry hidden markers (core/markers.py), each writing activity
+reads the MR's discussions first and skips what its earlier attempt already wrote, and every write
+goes through the write door (gitlab_writes.py), which adopts a write whose reply was lost instead of
+sending it again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.gitlab_api import gitlab_client, mr_repo_ref
+from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, TransientHTTPError, activity_errors
 from contracts.models import (
@@ -59,6 +62,9 @@ class ReviewActivities:
             assert gl.user is not None
             self._agent_id = gl.user.id
         return self._agent_id
+
+    def _writes(self, gl: gitlab.Gitlab) -> GitLabWrites:
+        return GitLabWrites(gl, self._agent_user_id(gl))
 
     def _mr(self, gl: gitlab.Gitlab, project_id: int, mr_iid: int) -> tuple[Any, Any]:
         project = gl.projects.get(project_id)
@@ -117,13 +123,10 @@ class ReviewActivities:
     def set_review_reaction(self, project_id: int, mr_iid: int, on: bool) -> None:
         gl = self._gl()
         _, mr = self._mr(gl, project_id, mr_iid)
-        agent = self._agent_user_id(gl)
-        mine = [a for a in mr.awardemojis.list(get_all=True) if a.name == EYES and a.user["id"] == agent]
-        if on and not mine:
-            mr.awardemojis.create({"name": EYES})
-        elif not on:
-            for award in mine:
-                mr.awardemojis.delete(award.id)
+        if on:
+            self._writes(gl).award(mr, EYES)
+        else:
+            self._writes(gl).unaward(mr, EYES)
 
     # --- cancel_older_reviews -------------------------------------------------------------------
     @activity.defn(name="cancel_older_reviews")
@@ -252,11 +255,12 @@ class ReviewActivities:
         changes = mr.changes()["changes"]
         plan = plan_findings(data.run.findings, changes, mr.diff_refs, memory, data.head_sha)
         result = PostReviewResult(duplicates_dropped=plan.duplicates, already_posted=plan.already_posted)
+        writes = self._writes(gl)
         for item in plan.to_post:
-            body = render_finding(item, data.head_sha)
+            text, marker = render_finding(item, data.head_sha)
             if item.position is not None:
                 try:
-                    mr.discussions.create({"body": body, "position": item.position})
+                    writes.discussion(mr, text, marker, position=item.position)
                     result.inline += 1
                     continue
                 except gitlab.GitlabCreateError as exc:
@@ -266,18 +270,23 @@ class ReviewActivities:
                     result.rejected_positions += 1
                     log.warning("position rejected for %s:%s", item.finding.file, item.finding.line)
                     item = item.as_fallback("GitLab did not accept an inline position for this line")
-                    body = render_finding(item, data.head_sha)
-            mr.discussions.create({"body": body})
+                    text, marker = render_finding(item, data.head_sha)
+            writes.discussion(mr, text, marker)
             result.fallback += 1
         metrics.review_findings.add(result.inline, {"placement": "inline"})
         metrics.review_findings.add(result.fallback, {"placement": "fallback"})
         metrics.review_positions_rejected.add(result.rejected_positions)
-        self._apply_resolutions(mr, memory, data, result)
-        self._upsert_summary(mr, memory, data, result)
+        self._apply_resolutions(writes, mr, memory, data, result)
+        self._upsert_summary(writes, mr, memory, data, result)
         return result
 
     def _apply_resolutions(
-        self, mr: Any, memory: ReviewMemory, data: PostReviewInput, result: PostReviewResult
+        self,
+        writes: GitLabWrites,
+        mr: Any,
+        memory: ReviewMemory,
+        data: PostReviewInput,
+        result: PostReviewResult,
     ) -> None:
         behavior = self.settings.resolution_behavior.value
         for verdict in data.run.resolutions:
@@ -290,28 +299,29 @@ class ReviewActivities:
                 result.partial += 1
             if behavior == "off" or data.head_sha in thread.resolution_replied_for:
                 continue
-            discussion = mr.discussions.get(thread.discussion_id)
             label = "Resolved" if verdict.status == "resolved" else "Partly addressed"
-            reply = markers.with_marker(
+            writes.reply(
+                mr,
+                thread.discussion_id,
                 f"**{label}** in {data.head_sha[:8]}: {verdict.reply}",
-                markers.RESOLUTION,
-                {"thread": thread.discussion_id, "sha": data.head_sha},
+                markers.marker(markers.RESOLUTION, thread=thread.discussion_id, sha=data.head_sha),
             )
-            discussion.notes.create({"body": reply})
             if verdict.status == "resolved" and behavior == "auto-resolve":
-                discussion.resolved = True
-                discussion.save()
+                writes.resolve(mr, thread.discussion_id)
 
     def _upsert_summary(
-        self, mr: Any, memory: ReviewMemory, data: PostReviewInput, result: PostReviewResult
+        self,
+        writes: GitLabWrites,
+        mr: Any,
+        memory: ReviewMemory,
+        data: PostReviewInput,
+        result: PostReviewResult,
     ) -> None:
-        body = render_summary(data, result, memory)
+        text, marker = render_summary(data, result, memory)
         if memory.summary_note_id is not None:
-            note = mr.notes.get(memory.summary_note_id)
-            note.body = body
-            note.save()
+            writes.edit_note(mr, memory.summary_note_id, text, marker)
         else:
-            mr.notes.create({"body": body})
+            writes.mr_note(mr, text, marker)
 
     # --- failure note -------------------------------------------------------------------------
     @activity.defn(name="post_review_failure")
@@ -322,13 +332,12 @@ class ReviewActivities:
         memory = self._memory(gl, mr, "")
         if workflow_id in memory.failure_workflows:
             return False
-        body = markers.with_marker(
+        self._writes(gl).mr_note(
+            mr,
             f":warning: The automated review could not be completed ({reason}). Operators can find the "
             f"run as workflow `{workflow_id}` in Temporal; a new push triggers a new review.",
-            markers.FAILURE,
-            {"workflow": workflow_id},
+            markers.marker(markers.FAILURE, workflow=workflow_id),
         )
-        mr.notes.create({"body": body})
         return True
 
 

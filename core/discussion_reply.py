@@ -46,7 +46,8 @@ def _push_line(run: DiscussionRunResult, branch: str) -> str:
     return ""
 
 
-def render_reply(run: DiscussionRunResult, *, note_id: int, branch: str, behavior: str) -> str:
+def render_reply(run: DiscussionRunResult, *, note_id: int, branch: str, behavior: str) -> tuple[str, str]:
+    """(text, marker) of the reply."""
     parts = [clean_model_text(run.reply) or "I looked into this but have nothing to add."]
     if push := _push_line(run, branch):
         parts.append(push)
@@ -56,12 +57,16 @@ def render_reply(run: DiscussionRunResult, *, note_id: int, branch: str, behavio
         if run.resolution == "resolved" and behavior == "suggest":
             verdict += " You can resolve this thread."
         parts.append(verdict)
-    return markers.with_marker("\n\n".join(parts), markers.REPLY, {"note": str(note_id)})
+    return "\n\n".join(parts), reply_marker(note_id)
 
 
-def render_failure(reason: str, *, note_id: int, workflow_id: str) -> str:
+def reply_marker(note_id: int) -> str:
+    return markers.marker(markers.REPLY, note=str(note_id))
+
+
+def render_failure(reason: str, *, note_id: int, workflow_id: str) -> tuple[str, str]:
     text = (
         f":warning: I could not complete this request ({strip_unsafe(reason)[:200]}). Operators can find "
         f"the run as workflow `{workflow_id}` in Temporal; mention me in a new note to try again."
     )
-    return markers.with_marker(text, markers.REPLY, {"note": str(note_id)})
+    return text, reply_marker(note_id)

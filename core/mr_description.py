@@ -91,7 +91,8 @@ def render_description(
     tests: TestEvidence | None,
     tests_note: str,
     workflow_id: str,
-) -> str:
+) -> tuple[str, str]:
+    """(text, marker) of the MR description."""
     summary = truncate(
         strip_unsafe(agent_summary).strip() or "(the agent gave no summary)", MAX_AGENT_SUMMARY
     )
@@ -110,4 +111,4 @@ def render_description(
             "it stays a draft until a human marks it ready.",
         ]
     )
-    return markers.with_marker(body, IMPLEMENT, {"issue": issue_key, "workflow": workflow_id})
+    return body, markers.marker(IMPLEMENT, issue=issue_key, workflow=workflow_id)

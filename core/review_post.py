@@ -102,7 +102,8 @@ def plan_findings(
     return plan
 
 
-def render_finding(item: PlannedFinding, head_sha: str) -> str:
+def render_finding(item: PlannedFinding, head_sha: str) -> tuple[str, str]:
+    """(text, marker) of a finding's thread."""
     finding = item.finding
     parts = [f"**[{finding.severity}]** {finding.title}"]
     if item.position is None:
@@ -117,10 +118,11 @@ def render_finding(item: PlannedFinding, head_sha: str) -> str:
     values = {"fp": item.fingerprint, "sha": head_sha}
     if set(finding.file) <= _MARKER_SAFE and len(finding.file) <= 200:
         values["file"] = finding.file
-    return markers.with_marker("\n\n".join(parts), markers.FINDING, values)
+    return "\n\n".join(parts), markers.marker(markers.FINDING, **values)
 
 
-def render_summary(data: PostReviewInput, result: PostReviewResult, memory: ReviewMemory) -> str:
+def render_summary(data: PostReviewInput, result: PostReviewResult, memory: ReviewMemory) -> tuple[str, str]:
+    """(text, marker) of the summary note."""
     run = data.run
     head = data.head_sha
     if run.reviewed_from_sha:
@@ -152,4 +154,4 @@ def render_summary(data: PostReviewInput, result: PostReviewResult, memory: Revi
     open_left = len(memory.open_threads) - result.resolved
     if open_left > 0:
         parts.append(f"{open_left} earlier thread(s) of this review remain open.")
-    return markers.with_marker("\n\n".join(parts), markers.SUMMARY, {"last_reviewed_sha": head})
+    return "\n\n".join(parts), markers.marker(markers.SUMMARY, last_reviewed_sha=head)

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from activities.discussion_push import commit_message, find_earlier_push
+from activities.gitlab_writes import compose
 from contracts.discussion import DiscussionRunResult
 from core import markers
 from core.discussion_prompt import ThreadEntry, discussion_prompt
@@ -95,19 +96,19 @@ def test_reply_has_marker_push_line_and_defuses_model_comments():
         resolution="resolved",
         resolution_reply="gone",
     )
-    body = render_reply(run, note_id=5, branch="feature", behavior="suggest")
+    body = compose(*render_reply(run, note_id=5, branch="feature", behavior="suggest"))
     assert markers.parse(body, markers.REPLY) == {"note": "5"}  # the model's forged marker is inert
     assert "&lt;!--" in body and "\u202e" not in body
     assert "Pushed `cccccccccccc` to `feature`: test: add it" in body and "Files: `a.py`" in body
     assert "**Resolved**: gone You can resolve this thread." in body
-    failure = render_failure("the agent ran out of time", note_id=5, workflow_id="discussion:7:5")
+    failure = compose(*render_failure("the agent ran out of time", note_id=5, workflow_id="discussion:7:5"))
     assert markers.has(failure, markers.REPLY, note="5") and "discussion:7:5" in failure
 
 
 @pytest.mark.parametrize("push", ["branch_moved", "too_large", "rebased", "earlier"])
 def test_reply_explains_every_push_outcome(push):
     run = DiscussionRunResult(reply="x", push=push, commit_sha="d" * 40, commit_title="fix: y")
-    body = render_reply(run, note_id=1, branch="feature", behavior="auto-resolve")
+    body = compose(*render_reply(run, note_id=1, branch="feature", behavior="auto-resolve"))
     assert ("pushed nothing" in body) == (push in ("branch_moved", "too_large"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from activities.gitlab_writes import compose
 from core import implement_commit as commits
 from core import markers
 from core.adf import adf_to_markdown
@@ -18,10 +19,10 @@ FAILING = PASSING.model_copy(update={"exit_code": 1, "passed": 3, "failed": 1, "
 
 
 def describe(tests, note=""):
-    return render_description(
+    return compose(*render_description(
         issue_key="PROJ-7", issue_url="https://jira.example/browse/PROJ-7", issue_summary="Add mul",
         agent_summary="Added mul.", tests=tests, tests_note=note, workflow_id="implement:PROJ-7",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def test_passing_evidence_table():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from activities.gitlab_writes import compose
 from contracts.models import Finding, PostReviewInput, PostReviewResult, ReviewRunResult
 from core import markers
 from core.fingerprint import fingerprint, normalise_text, similar
@@ -152,7 +153,7 @@ class TestPlan:
         (item,) = plan.to_post
         assert item.position["new_line"] == 3 and item.position.get("old_line") is None
         assert item.suggestion.startswith("```suggestion:-0+0")
-        body = render_finding(item, HEAD)
+        body = compose(*render_finding(item, HEAD))
         assert (
             body.startswith("**[critical]** Avoid eval")
             and markers.parse(body, markers.FINDING)["sha"] == HEAD
@@ -162,7 +163,7 @@ class TestPlan:
         f = Finding(file="app.py", line=40, title="Far away")
         (item,) = plan_findings([f], CHANGES, REFS, read_memory([], AGENT, HEAD), HEAD).to_post
         assert item.position is None and "outside the changed hunks" in item.fallback_reason
-        assert "`app.py:40`" in render_finding(item, HEAD)
+        assert "`app.py:40`" in compose(*render_finding(item, HEAD))
 
     def test_repeats_are_dropped_and_counted(self):
         f = Finding(file="app.py", line=3, title="Avoid eval")
@@ -194,8 +195,10 @@ class TestPlan:
             reviewed_from_sha="c" * 40,
         )
         data = PostReviewInput(project_id=1, mr_iid=2, head_sha=HEAD, workflow_id="w", run=run)
-        body = render_summary(
-            data, PostReviewResult(inline=2, fallback=1, resolved=1), read_memory([], AGENT, HEAD)
+        body = compose(
+            *render_summary(
+                data, PostReviewResult(inline=2, fallback=1, resolved=1), read_memory([], AGENT, HEAD)
+            )
         )
         assert "Incremental review of the commits since cccccccc" in body
         assert "| New findings | 3 (2 inline, 1 as general comments) |" in body

@@ -1,0 +1,182 @@
+"""The one door every GitLab write goes through (the Jira one is `jira_writes.py`).
+
+Each write takes the text and its marker separately: `compose` joins them, so whatever every
+posted text must pass (the output filter) is applied in one place, and the marker is how a retry
+finds the write again. Each method is a `write_once(send, find)` pair (see `write_door.py`): a
+write whose reply was lost is looked for and adopted, never sent twice. `gitlab_api.gitlab_client`
+refuses a POST/PUT/DELETE sent from anywhere else, and tests/unit/test_write_door.py fails on
+a call site outside the doors.
+
+Adding a write: a method here with its `send` and a `find` that recognises its effect (a marker
+in a body, or the state it sets), plus a row in tests/reliability/test_lost_replies.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gitlab
+
+from activities.write_door import write_once
+
+
+def compose(text: str, marker: str) -> str:
+    """The body GitLab stores: the text, then the hidden marker on its own line."""
+    return f"{text.rstrip()}\n\n{marker}"
+
+
+def _author_id(note: dict[str, Any]) -> Any:
+    return (note.get("author") or {}).get("id")
+
+
+class GitLabWrites:
+    def __init__(self, gl: gitlab.Gitlab, agent_id: int) -> None:
+        self.gl = gl
+        self.agent_id = agent_id
+
+    def _own(self, note: dict[str, Any], marker: str) -> bool:
+        return _author_id(note) == self.agent_id and marker in str(note.get("body") or "")
+
+    # --- threads and notes -----------------------------------------------------------------------
+    def discussion(self, mr: Any, text: str, marker: str, position: dict[str, Any] | None = None) -> str:
+        """Start a thread (inline when `position` is given); its discussion ID."""
+        data: dict[str, Any] = {"body": compose(text, marker)}
+        if position is not None:
+            data["position"] = position
+
+        def find() -> str | None:
+            for discussion in mr.discussions.list(iterator=True):
+                notes = discussion.attributes.get("notes") or []
+                if notes and self._own(notes[0], marker):
+                    return str(discussion.id)
+            return None
+
+        return write_once("create discussion", lambda: str(mr.discussions.create(data).id), find)
+
+    def reply(self, mr: Any, discussion_id: str, text: str, marker: str) -> int:
+        """A note in an existing thread; its note ID."""
+        body = compose(text, marker)
+        thread = mr.discussions.get(discussion_id, lazy=True)
+
+        def find() -> int | None:
+            notes = mr.discussions.get(discussion_id).attributes.get("notes") or []
+            return next((int(n["id"]) for n in notes if self._own(n, marker)), None)
+
+        return write_once("reply in discussion", lambda: int(thread.notes.create({"body": body}).id), find)
+
+    def mr_note(self, mr: Any, text: str, marker: str) -> int:
+        """A general note on the MR (the summary, the failure note); its note ID."""
+        body = compose(text, marker)
+
+        def find() -> int | None:
+            notes = (n.attributes for n in mr.notes.list(iterator=True, sort="desc", order_by="created_at"))
+            return next((int(n["id"]) for n in notes if self._own(n, marker)), None)
+
+        return write_once("create MR note", lambda: int(mr.notes.create({"body": body}).id), find)
+
+    def edit_note(self, mr: Any, note_id: int, text: str, marker: str) -> None:
+        """Replace a note's body (the summary is edited, never re-posted). A PUT of the same body is
+        harmless to repeat; the door still checks first after a lost reply."""
+        body = compose(text, marker)
+
+        def send() -> bool:
+            mr.notes.update(note_id, {"body": body})
+            return True
+
+        def find() -> bool | None:
+            return True if mr.notes.get(note_id).body == body else None
+
+        write_once("edit note", send, find)
+
+    def resolve(self, mr: Any, discussion_id: str) -> None:
+        def send() -> bool:
+            mr.discussions.update(discussion_id, {"resolved": True})
+            return True
+
+        def find() -> bool | None:
+            notes = mr.discussions.get(discussion_id).attributes.get("notes") or []
+            resolvable = [n for n in notes if n.get("resolvable")]
+            return True if resolvable and all(n.get("resolved") for n in resolvable) else None
+
+        write_once("resolve discussion", send, find)
+
+    # --- award emoji -------------------------------------------------------------------------------
+    def _own_awards(self, awardable: Any, name: str) -> list[Any]:
+        return [
+            a
+            for a in awardable.awardemojis.list(get_all=True)
+            if a.name == name and (a.user or {}).get("id") == self.agent_id
+        ]
+
+    def award(self, awardable: Any, name: str) -> None:
+        """Put the agent's `name` emoji on an MR or a note (`mr.notes.get(id, lazy=True)`), once."""
+
+        def send() -> bool:
+            awardable.awardemojis.create({"name": name})
+            return True
+
+        write_once(
+            f"award {name}",
+            send,
+            lambda: True if self._own_awards(awardable, name) else None,
+            check_first=True,
+        )
+
+    def unaward(self, awardable: Any, name: str) -> None:
+        for award in self._own_awards(awardable, name):
+
+            def send(award_id: int = award.id) -> bool:
+                try:
+                    awardable.awardemojis.delete(award_id)
+                except gitlab.GitlabDeleteError as exc:
+                    if exc.response_code != 404:
+                        raise  # 404: gone already (an earlier send whose reply was lost)
+                return True
+
+            def find(award_id: int = award.id) -> bool | None:
+                remaining = {a.id for a in self._own_awards(awardable, name)}
+                return True if award_id not in remaining else None
+
+            write_once(f"remove {name}", send, find)
+
+    # --- merge requests ----------------------------------------------------------------------------
+    def merge_request(
+        self,
+        project: Any,
+        *,
+        source_branch: str,
+        target_branch: str,
+        title: str,
+        description: str,
+        marker: str,
+        **options: Any,
+    ) -> tuple[Any, bool]:
+        """Open an MR from `source_branch`, or adopt the open one there; (MR, created by this call)."""
+        data = {
+            "source_branch": source_branch,
+            "target_branch": target_branch,
+            "title": title,
+            "description": compose(description, marker),
+            **options,
+        }
+
+        def open_from_branch() -> list[Any]:
+            return project.mergerequests.list(source_branch=source_branch, state="opened", get_all=False)
+
+        def find() -> tuple[Any, bool] | None:
+            for mr in open_from_branch():
+                if marker in str(mr.description or ""):
+                    return mr, False
+            return None
+
+        def send() -> tuple[Any, bool]:
+            try:
+                return project.mergerequests.create(data), True
+            except gitlab.GitlabCreateError as exc:
+                # 409: an open MR from this branch exists (a concurrent attempt): that one is ours.
+                found = open_from_branch() if exc.response_code == 409 else []
+                if not found:
+                    raise
+                return found[0], False
+
+        return write_once("create merge request", send, find)
