@@ -28,7 +28,6 @@ __all__ = [
     "PermanentError",
     "TransientHTTPError",
     "activity_errors",
-    "retrying_session",
     "to_application_error",
 ]
 
