@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import gitlab
 from temporalio import activity
@@ -10,6 +12,9 @@ from temporalio import activity
 from contracts import VERSION
 from contracts.models import CheckResult, DiagnoseResult
 from contracts.settings import Settings
+from executors.copilot_cli import scrub
+
+VERSION_TIMEOUT_S = 60
 
 
 def _command(name: str, argv: list[str]) -> CheckResult:
@@ -45,19 +50,67 @@ class DiagnoseActivities:
         return _diagnose(self.settings)
 
 
-def _diagnose(settings: Settings) -> DiagnoseResult:
-    env = {"XDG_CACHE_HOME": str(settings.copilot_cache_path), "PATH": "/usr/bin:/bin"}
+def _first_line(text: str) -> str:
+    # The CLI prints the error first, then a stack and an object dump: the first line says it.
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def _usable_dir(name: str, path: Path, variable: str, *, write: bool) -> CheckResult:
+    """The directory exists or can be made (and, with `write`, this user may write there). The
+    image's pre-warmed Copilot cache is read-only on purpose: the CLI only reads it once unpacked."""
     try:
-        copilot_out = subprocess.run(
-            [settings.copilot_executable, "--version"], capture_output=True, text=True, timeout=60, env=env
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return CheckResult(
+            name=name, ok=False, detail=f"cannot create {path} ({exc.strerror}); set {variable}"
         )
-        copilot = CheckResult(
-            name="copilot-cli", ok=copilot_out.returncode == 0, detail=copilot_out.stdout.strip()[:100]
+    if write and not os.access(path, os.W_OK | os.X_OK):
+        return CheckResult(name=name, ok=False, detail=f"{path} is not writable; set {variable}")
+    return CheckResult(name=name, ok=True, detail=str(path))
+
+
+def _copilot(settings: Settings) -> CheckResult:
+    """`copilot --version`, the way an agent run starts it: its cache dir, a minimal environment.
+    On failure the detail names the cause: a missing executable, or the exit code and the CLI's
+    first line of stderr (e.g. `ENOENT: ... mkdir '/app/.data'` when the cache dir cannot be written)."""
+    executable, cache = settings.copilot_executable, settings.copilot_cache_path
+    env = {"XDG_CACHE_HOME": str(cache), "PATH": "/usr/bin:/bin"}
+    try:
+        out = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, env=env
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        copilot = CheckResult(name="copilot-cli", ok=False, detail=type(exc).__name__)
+    except FileNotFoundError:
+        return CheckResult(
+            name="copilot-cli", ok=False, detail=f"not found: {executable}; set COPILOT_CLI_PATH"
+        )
+    except PermissionError:
+        return CheckResult(name="copilot-cli", ok=False, detail=f"not executable: {executable}")
+    except subprocess.TimeoutExpired:
+        return CheckResult(
+            name="copilot-cli", ok=False, detail=f"{executable} --version took over {VERSION_TIMEOUT_S} s"
+        )
+    except OSError as exc:
+        return CheckResult(name="copilot-cli", ok=False, detail=f"cannot run {executable} ({exc.strerror})")
+    if out.returncode == 0:
+        return CheckResult(name="copilot-cli", ok=True, detail=_first_line(out.stdout)[:100])
+    reason = scrub(_first_line(out.stderr) or _first_line(out.stdout) or "no output", settings.secret_values())
+    return CheckResult(
+        name="copilot-cli",
+        ok=False,
+        detail=f"{executable} --version exited {out.returncode} (XDG_CACHE_HOME={cache}): {reason}",
+    )
+
+
+def _diagnose(settings: Settings) -> DiagnoseResult:
     return DiagnoseResult(
         version=VERSION,
         task_executor=settings.task_executor.value,
-        checks=[_command("git", ["git", "--version"]), copilot, _gitlab(settings)],
+        checks=[
+            _command("git", ["git", "--version"]),
+            _usable_dir("copilot-cache", settings.copilot_cache_path, "COPILOT_CACHE_DIR", write=False),
+            _copilot(settings),
+            _usable_dir("work-dir", settings.work_path, "WORK_DIR", write=True),
+            _gitlab(settings),
+        ],
     )

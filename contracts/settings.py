@@ -8,6 +8,8 @@ can carry an existing `.env` over. Secrets are `SecretStr`: they print as `*****
 from __future__ import annotations
 
 import json
+import os
+import platform
 import sys
 from enum import StrEnum
 from functools import lru_cache
@@ -18,6 +20,22 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# platform.machine() -> the CPU name in npm's platform packages (@github/copilot-<os>-<cpu>)
+_NPM_CPU = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def bundled_copilot(root: Path = REPO_ROOT) -> Path:
+    """The Copilot CLI that `npm ci` installed for this machine: npm installs only the platform
+    package matching the OS, CPU (and libc) of the machine it runs on, so amd64 and arm64 images
+    and hosts each find their own. Falls back to the expected path, for a clear "not found"."""
+    system = "linux" if sys.platform.startswith("linux") else sys.platform
+    cpu = _NPM_CPU.get(platform.machine().lower(), platform.machine().lower())
+    names = [f"copilot-{system}-{cpu}"] + ([f"copilot-linuxmusl-{cpu}"] if system == "linux" else [])
+    packages = root / "node_modules" / "@github"
+    for name in names:
+        if (packages / name / "copilot").exists():
+            return packages / name / "copilot"
+    return packages / names[0] / "copilot"
 
 
 class TaskExecutor(StrEnum):
@@ -66,8 +84,16 @@ def _split_csv(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
+    # env_ignore_empty: `NAME=` (as `.env.example` has them) means "the default", in the process
+    # environment and in `.env` alike, so a copied `.env.example` overrides nothing and `GITLAB_TOKEN=`
+    # counts as unset. Compose passes those empty lines into the container, where they would
+    # otherwise replace the image's defaults.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     # --- GitLab -----------------------------------------------------------------------------
@@ -93,10 +119,12 @@ class Settings(BaseSettings):
     copilot_provider_base_url: str = Field("", description="BYOK provider base URL (e.g. http://host/v1)")
     copilot_provider_api_key: SecretStr | None = Field(None, description="BYOK provider API key")
     copilot_cli_path: str = Field(
-        "", description="Path of the copilot executable (default: the pinned one under node_modules)"
+        "",
+        description="Path of the copilot executable (default: the pinned one under node_modules for this OS and CPU)",
     )
     copilot_cache_dir: str = Field(
-        "", description="XDG cache dir where the Copilot CLI unpacks itself (default: .data/copilot-cache)"
+        "",
+        description="XDG cache dir where the Copilot CLI unpacks itself (default: $XDG_CACHE_HOME, else .data/copilot-cache)",
     )
     copilot_timeout: int = Field(600, ge=10, description="Seconds one agent run may take")
 
@@ -268,13 +296,17 @@ class Settings(BaseSettings):
 
     @property
     def copilot_cache_path(self) -> Path:
-        return Path(self.copilot_cache_dir) if self.copilot_cache_dir else self.data_dir / "copilot-cache"
+        if self.copilot_cache_dir:
+            return Path(self.copilot_cache_dir)
+        # The CLI's own default is $XDG_CACHE_HOME; the image sets it to its pre-warmed cache.
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        return Path(xdg) if xdg else self.data_dir / "copilot-cache"
 
     @property
     def copilot_executable(self) -> str:
         if self.copilot_cli_path:
             return self.copilot_cli_path
-        return str(REPO_ROOT / "node_modules" / "@github" / "copilot-linux-x64" / "copilot")
+        return str(bundled_copilot())
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for redaction and canary checks."""
