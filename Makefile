@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-COPILOT := node_modules/@github/copilot-linux-x64/copilot
+# npm installs the CLI of this machine's OS and CPU only (copilot-linux-x64, -arm64, darwin-...).
+COPILOT = $(firstword $(wildcard node_modules/@github/copilot-*/copilot))
 COPILOT_CACHE := .data/copilot-cache
 
 .PHONY: help setup test test-fast run demo temporal lint format bench clean
@@ -24,6 +25,7 @@ node_modules/.installed: package.json package-lock.json
 
 $(COPILOT_CACHE)/.warm: node_modules/.installed
 	mkdir -p $(COPILOT_CACHE)
+	@test -n "$(COPILOT)" || { echo "no Copilot CLI for $$(uname -sm) under node_modules/@github" >&2; exit 1; }
 	XDG_CACHE_HOME=$(COPILOT_CACHE) $(COPILOT) --version >/dev/null
 	touch $@
 
