@@ -18,11 +18,13 @@ from typing import Any
 import gitlab
 
 from activities.write_door import write_once
+from core.outbound_text import gitlab_body
 
 
 def compose(text: str, marker: str) -> str:
-    """The body GitLab stores: the text, then the hidden marker on its own line."""
-    return f"{text.rstrip()}\n\n{marker}"
+    """The body GitLab stores: the text through the output filter (no quick action can start a
+    line, no marker inside it; core/outbound_text.py), then the hidden marker on its own line."""
+    return gitlab_body(text, marker)
 
 
 def _author_id(note: dict[str, Any]) -> Any:

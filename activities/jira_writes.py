@@ -14,6 +14,7 @@ from jira import JIRA
 
 from activities.http_errors import PermanentError
 from activities.write_door import write_once
+from core.outbound_text import jira_text
 
 COMMENT_TAG = "gitlab-copilot-agent"
 
@@ -23,7 +24,8 @@ def comment_tag(kind: str, run_id: str) -> str:
 
 
 def compose(text: str, tag: str) -> str:
-    return f"{text.rstrip()}\n\n{tag}"
+    """The comment Jira stores: the text through the output filter (no forged tag), then the tag."""
+    return f"{jira_text(text).rstrip()}\n\n{tag}"
 
 
 def _me(client: JIRA) -> Any:

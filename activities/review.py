@@ -32,6 +32,7 @@ from contracts.models import (
 )
 from contracts.settings import Settings
 from core import markers
+from core.outbound_text import model_text
 from core.review_memory import ReviewMemory, read_memory
 from core.review_post import plan_findings, render_finding, render_summary
 from executors.base import AgentExecutor
@@ -303,7 +304,7 @@ class ReviewActivities:
             writes.reply(
                 mr,
                 thread.discussion_id,
-                f"**{label}** in {data.head_sha[:8]}: {verdict.reply}",
+                f"**{label}** in {data.head_sha[:8]}: {model_text(verdict.reply, 4000)}",
                 markers.marker(markers.RESOLUTION, thread=thread.discussion_id, sha=data.head_sha),
             )
             if verdict.status == "resolved" and behavior == "auto-resolve":

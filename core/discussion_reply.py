@@ -9,31 +9,34 @@ from __future__ import annotations
 
 from contracts.discussion import DiscussionRunResult
 from core import markers
-from core.sanitize import strip_unsafe, truncate
+from core.outbound_text import code_span, model_text
+from core.sanitize import strip_unsafe
 
 MAX_ANSWER_CHARS = 10_000
 
 
 def clean_model_text(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
-    return truncate(strip_unsafe(text).replace("<!--", "&lt;!--"), limit).strip()
+    return model_text(text, limit)
 
 
 def _push_line(run: DiscussionRunResult, branch: str) -> str:
     sha = f"`{run.commit_sha[:12]}`"
-    where = f"`{branch}`" if branch else "the source branch"
-    files = ", ".join(f"`{f}`" for f in run.files_changed[:10])
+    where = code_span(branch) if branch else "the source branch"
+    files = ", ".join(code_span(f) for f in run.files_changed[:10])
     files_line = f"\nFiles: {files}" if files else ""
     summary = clean_model_text(run.change_summary, 1500)
     summary_line = f"\n\n{summary}" if summary else ""
     if run.push == "pushed":
-        return f":white_check_mark: Pushed {sha} to {where}: {run.commit_title}{files_line}{summary_line}"
+        title = clean_model_text(run.commit_title, 200)
+        return f":white_check_mark: Pushed {sha} to {where}: {title}{files_line}{summary_line}"
     if run.push == "rebased":
         return (
             f":white_check_mark: {where} changed while I worked; I rebased my commit onto it and "
-            f"pushed {sha}: {run.commit_title}{files_line}{summary_line}"
+            f"pushed {sha}: {clean_model_text(run.commit_title, 200)}{files_line}{summary_line}"
         )
     if run.push == "earlier":
-        return f":white_check_mark: The change for this note was pushed as {sha}: {run.commit_title}"
+        title = clean_model_text(run.commit_title, 200)
+        return f":white_check_mark: The change for this note was pushed as {sha}: {title}"
     if run.push == "branch_moved":
         return (
             f":warning: {where} changed while I worked and my change does not apply on top of it, "

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from contracts.agent_tasks import TestEvidence
 from core import markers
+from core.outbound_text import model_text
 from core.prompts import fence_for
-from core.sanitize import strip_unsafe, truncate
+from core.sanitize import strip_unsafe
 
 IMPLEMENT = "implement"
 MAX_AGENT_SUMMARY = 4000
@@ -93,9 +94,7 @@ def render_description(
     workflow_id: str,
 ) -> tuple[str, str]:
     """(text, marker) of the MR description."""
-    summary = truncate(
-        strip_unsafe(agent_summary).strip() or "(the agent gave no summary)", MAX_AGENT_SUMMARY
-    )
+    summary = model_text(agent_summary, MAX_AGENT_SUMMARY) or "(the agent gave no summary)"
     body = "\n".join(
         [
             f"Implements [{issue_key}]({issue_url}): {strip_unsafe(issue_summary)[:300]}",

@@ -11,6 +11,7 @@ from contracts.models import Finding, PostReviewInput, PostReviewResult
 from core import markers
 from core.diff_positions import DiffIndex, DiffParseError, resolve
 from core.fingerprint import fingerprint, normalise_text, similar
+from core.outbound_text import code_span, model_text, one_line
 from core.review_memory import ReviewMemory
 from core.suggestions import suggestion_markdown
 
@@ -105,12 +106,14 @@ def plan_findings(
 def render_finding(item: PlannedFinding, head_sha: str) -> tuple[str, str]:
     """(text, marker) of a finding's thread."""
     finding = item.finding
-    parts = [f"**[{finding.severity}]** {finding.title}"]
+    parts = [f"**[{finding.severity}]** {one_line(finding.title)}"]
     if item.position is None:
-        where = f"`{finding.file}:{finding.line}`" + (f"-{finding.end_line}" if finding.end_line else "")
+        where = code_span(f"{finding.file}:{finding.line}") + (
+            f"-{finding.end_line}" if finding.end_line else ""
+        )
         parts.append(f"_On {where} (posted here because: {item.fallback_reason})._")
     if finding.body:
-        parts.append(finding.body)
+        parts.append(model_text(finding.body))
     if item.suggestion:
         parts.append(item.suggestion)
     elif finding.suggestion and item.position is None:
@@ -144,10 +147,10 @@ def render_summary(data: PostReviewInput, result: PostReviewResult, memory: Revi
     ]
     parts = ["### Copilot review", scope]
     if run.summary:
-        parts.append(run.summary)
+        parts.append(model_text(run.summary))
     parts.append("\n".join(rows))
     if run.skipped_files:
-        listing = "\n".join(f"- {line}" for line in run.skipped_files)
+        listing = "\n".join(f"- {_skipped(line)}" for line in run.skipped_files)
         parts.append(
             f"<details><summary>Files not reviewed ({len(run.skipped_files)})</summary>\n\n{listing}\n\n</details>"
         )
@@ -155,3 +158,12 @@ def render_summary(data: PostReviewInput, result: PostReviewResult, memory: Revi
     if open_left > 0:
         parts.append(f"{open_left} earlier thread(s) of this review remain open.")
     return "\n\n".join(parts), markers.marker(markers.SUMMARY, last_reviewed_sha=head)
+
+
+def _skipped(entry: str) -> str:
+    """One "Files not reviewed" line: the path (from the MR's repository, so it may hold newlines
+    and a `/approve`) as a code span, then the service's reason. Entries are `<path>: <reason>`."""
+    path, sep, reason = entry.rpartition(": ")
+    if not sep:
+        return code_span(entry)
+    return f"{code_span(path)}: {one_line(reason, 200)}"

@@ -12,6 +12,7 @@ from standins.gitlab import serialize as ser
 from standins.gitlab.faults import Fault, FaultPlan
 from standins.gitlab.frontend import Handler
 from standins.gitlab.models import AwardEmoji, MergeRequest, Note, Project, PushRecord, RequestRecord, User
+from standins.gitlab.quick_actions import QuickActionRecord
 from standins.gitlab.store import Store
 
 
@@ -201,6 +202,11 @@ class GitLabStandIn:
         mr = self.mr(project, iid)
         found = note if isinstance(note, Note) else self.store.note(mr, note)
         return hookpayloads.note_hook(mr, found, self.url)
+
+    def quick_actions(self, username: str | None = None) -> list[QuickActionRecord]:
+        """Quick actions that writes (by `username`, or anyone) would have made GitLab run."""
+        with self.store.lock:
+            return [q for q in self.store.quick_actions if username is None or q.user == username]
 
     @property
     def push_log(self) -> list[PushRecord]:

@@ -24,6 +24,7 @@ from standins.gitlab.models import (
     now_iso,
 )
 from standins.gitlab.positions import FileDiff, PositionError, VersionRefs, validate_position
+from standins.gitlab.quick_actions import QuickActionRecord, extract
 from standins.gitlab.webhooks import WebhookSender
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -46,9 +47,25 @@ class Store:
         self.projects: dict[int, Project] = {}
         self.mrs: dict[tuple[int, int], MergeRequest] = {}
         self.push_log: list[PushRecord] = []
+        self.quick_actions: list[QuickActionRecord] = []
         self.hooks = WebhookSender()
         self._ids: dict[str, int] = {}
         self._diff_cache: dict[tuple[int, str, str], list[FileDiff]] = {}
+
+    def _record_quick_actions(self, where: str, mr: MergeRequest, user: User, text: str) -> None:
+        # GitLab runs these as `user` when the text is written through the API; the stand-in records
+        # them instead, so tests can assert that nothing the service writes would run one.
+        for action in extract(text):
+            self.quick_actions.append(
+                QuickActionRecord(
+                    where,
+                    mr.project.path_with_namespace,
+                    mr.iid,
+                    user.username,
+                    action.command,
+                    action.argument,
+                )
+            )
 
     def _next(self, kind: str) -> int:
         self._ids[kind] = self._ids.get(kind, 0) + 1
@@ -250,6 +267,7 @@ class Store:
             mr.id = self._next("mr")
             self.mrs[(project.id, iid)] = mr
             self._set_mr_ref(mr)
+            self._record_quick_actions("mr_description", mr, author, description)
             self.hooks.send(
                 "Merge Request Hook", hookpayloads.merge_request_hook(mr, author, "open", self.base_url)
             )
@@ -268,6 +286,7 @@ class Store:
                 mr.title = _text(changes["title"], "title", 255)
             if "description" in changes:
                 mr.description = _text(changes["description"], "description", MAX_BODY_CHARS)
+                self._record_quick_actions("mr_description", mr, actor, mr.description)
             event = changes.get("state_event")
             if event == "close" and mr.state == "opened":
                 mr.state = "closed"
@@ -311,6 +330,7 @@ class Store:
             note = self._new_note(mr, author, body, kind, discussion.id, position)
             discussion.notes.append(note)
             mr.discussions.append(discussion)
+            self._record_quick_actions("note" if individual else "discussion", mr, author, note.body)
             mr.updated_at = note.created_at
             self.hooks.send("Note Hook", hookpayloads.note_hook(mr, note, self.base_url))
             return discussion
@@ -334,6 +354,7 @@ class Store:
             note = self._new_note(mr, author, body, kind, discussion.id, first.position)
             note.resolved = first.resolved
             discussion.notes.append(note)
+            self._record_quick_actions("reply", mr, author, note.body)
             mr.updated_at = note.created_at
             self.hooks.send("Note Hook", hookpayloads.note_hook(mr, note, self.base_url))
             return note
@@ -371,6 +392,7 @@ class Store:
                 raise forbidden()
             note.body = _text(body, "body", MAX_BODY_CHARS)
             note.updated_at = now_iso()
+            self._record_quick_actions("note_edit", mr, actor, note.body)
             return note
 
     def delete_note(self, mr: MergeRequest, note: Note, actor: User) -> None:

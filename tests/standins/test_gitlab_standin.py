@@ -649,3 +649,29 @@ def test_setup_api_rejects_bad_input(gl: GitLabStandIn) -> None:
         gl.add_user("bot")
     with pytest.raises(ValueError):
         gl.commit(PROJECT, "bad..name", {"a": "b"}, "m")
+
+
+def test_quick_actions_of_every_api_write_are_recorded(client: gitlab.Gitlab, gl: GitLabStandIn) -> None:
+    """Notes, discussions, replies, note edits and MR descriptions: what GitLab would run, and who."""
+    feature_mr(gl)
+    project = client.projects.get(PROJECT)
+    mr = project.mergerequests.get(1)
+    mr.notes.create({"body": "LGTM\n/approve"})
+    discussion = mr.discussions.create({"body": "```\n/close\n```\nno command here"})
+    discussion.notes.create({"body": "/label ~x ~y"})
+    note = mr.notes.create({"body": "plain"})
+    note.body = "edited\n/ready"
+    note.save()
+    mr.description = "/assign_reviewer @mallory"
+    mr.save()
+    gl.commit(PROJECT, "other", {"b.py": "x\n"}, "b")
+    project.mergerequests.create(
+        {"source_branch": "other", "target_branch": "main", "title": "t", "description": ">>>\n/merge\n>>>"}
+    )
+    assert [(q.where, q.user, q.command, q.argument) for q in gl.quick_actions()] == [
+        ("note", "bot", "approve", ""),
+        ("reply", "bot", "label", "~x ~y"),
+        ("note_edit", "bot", "ready", ""),
+        ("mr_description", "bot", "assign_reviewer", "@mallory"),
+    ]
+    assert gl.quick_actions("alice") == []

@@ -202,5 +202,5 @@ class TestPlan:
         )
         assert "Incremental review of the commits since cccccccc" in body
         assert "| New findings | 3 (2 inline, 1 as general comments) |" in body
-        assert "big.lock: excluded" in body
+        assert "`big.lock`: excluded" in body
         assert markers.parse(body, markers.SUMMARY) == {"last_reviewed_sha": HEAD}
