@@ -4,10 +4,15 @@ activities (activities/slots.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import ConfigDict
 
 
 @dataclass
 class SlotsState:
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
+
     limit: int
     holders: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)

@@ -19,6 +19,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -27,6 +28,7 @@ from contracts.slots import SlotsState, slots_id
 
 with workflow.unsafe.imports_passed_through():
     from activities.slots import SlotActivities
+    from workflows.inputs import start_input
 
 __all__ = ["AgentSlotHolder", "ProjectAgentSlots", "SlotsState", "slots_id"]
 
@@ -66,7 +68,8 @@ class ProjectAgentSlots:
         return SlotsState(self._limit, list(self._holders), list(self._waiting))
 
     @workflow.run
-    async def run(self, state: SlotsState) -> None:
+    async def run(self, *inputs: Any) -> None:
+        state = start_input(SlotsState, inputs)
         self._limit = max(1, state.limit)
         # Signals can be handled before run() starts (signal-with-start delivers them in the first
         # activation), so carried-over state is merged in front of what they queued, not assigned.

@@ -10,6 +10,7 @@ the issue in a known state with one comment (see `report_failure`), never silent
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.temporal import agent_task_queue
     from core.mr_description import evidence_line
     from workflows.agent_slots import AgentSlotHolder
+    from workflows.inputs import start_input
 
 # Jira/GitLab hiccups retried for up to ~10 minutes (see GITLAB_RETRY in review_mr.py).
 SERVICE_RETRY = RetryPolicy(
@@ -76,7 +78,8 @@ class ImplementIssue(AgentSlotHolder):
         )
 
     @workflow.run
-    async def run(self, data: ImplementIssueInput) -> ImplementIssueResult:
+    async def run(self, *inputs: Any) -> ImplementIssueResult:
+        data = start_input(ImplementIssueInput, inputs)  # a bad manual start fails the run here
         key = data.issue_key.upper()
         self._step("reading the issue")
         try:

@@ -15,6 +15,7 @@ finding per RESOLUTION_BEHAVIOR. A failed run still gets one reply saying so.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.temporal import agent_task_queue
     from workflows.agent_slots import AgentSlotHolder
     from workflows.best_effort import best_effort
+    from workflows.inputs import start_input
     from workflows.review_mr import (
         AGENT_HEARTBEAT,
         AGENT_RETRY,
@@ -57,7 +59,8 @@ class MRDiscussion(AgentSlotHolder):
         self._progress = self._progress.model_copy(update={"step": step})
 
     @workflow.run
-    async def run(self, data: MRDiscussionInput) -> MRDiscussionResult:
+    async def run(self, *inputs: Any) -> MRDiscussionResult:
+        data = start_input(MRDiscussionInput, inputs)  # a bad manual start fails the run here
         self._progress = DiscussionProgress(step="reading the thread", note_id=data.note_id)
         ctx: DiscussionContext = await workflow.execute_activity_method(
             DiscussionActivities.discussion_context,

@@ -12,6 +12,7 @@ poller never review the same head twice.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,6 +20,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.polling import PollingActivities
     from contracts.implement import PollGitLabResult
+    from workflows.inputs import NoInput, start_input
 
 POLL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -31,7 +33,8 @@ POLL_RETRY = RetryPolicy(
 @workflow.defn(name="PollGitLab")
 class PollGitLab:
     @workflow.run
-    async def run(self) -> PollGitLabResult:
+    async def run(self, *inputs: Any) -> PollGitLabResult:
+        start_input(NoInput, inputs)  # the Schedule passes nothing; a manual start may pass {}
         previous = workflow.get_last_completion_result(PollGitLabResult)
         return await workflow.execute_activity_method(
             PollingActivities.poll_gitlab,

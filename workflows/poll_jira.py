@@ -5,6 +5,7 @@ the JQL searches and starts ImplementIssue per hit under `implement:<KEY>`."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -12,6 +13,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.polling import PollingActivities
     from contracts.implement import PollJiraResult
+    from workflows.inputs import NoInput, start_input
 
 POLL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -24,7 +26,8 @@ POLL_RETRY = RetryPolicy(
 @workflow.defn(name="PollJira")
 class PollJira:
     @workflow.run
-    async def run(self) -> PollJiraResult:
+    async def run(self, *inputs: Any) -> PollJiraResult:
+        start_input(NoInput, inputs)  # the Schedule passes nothing; a manual start may pass {}
         return await workflow.execute_activity_method(
             PollingActivities.poll_jira,
             start_to_close_timeout=timedelta(minutes=5),

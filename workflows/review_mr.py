@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.temporal import HEAD_SHA, agent_task_queue
     from workflows.agent_slots import AgentSlotHolder
     from workflows.best_effort import best_effort
+    from workflows.inputs import start_input
 
 # GitLab hiccups (429/5xx, resets) are retried for up to ~10 minutes: with Retry-After honoured the
 # attempts can come quickly, so the count is generous; 4xx are non-retryable and stop at once.
@@ -76,7 +78,8 @@ class ReviewMR(AgentSlotHolder):
         self._progress = self._progress.model_copy(update={"step": step})
 
     @workflow.run
-    async def run(self, data: ReviewMRInput) -> ReviewMRResult:
+    async def run(self, *inputs: Any) -> ReviewMRResult:
+        data = start_input(ReviewMRInput, inputs)  # a bad manual start fails the run here, with the reason
         self._step("reading merge request")
         mr: MRInfo = await workflow.execute_activity_method(
             ReviewActivities.fetch_mr,
