@@ -30,8 +30,6 @@ k3d-deploy: ## Install or upgrade the release with values-local.yaml and the sec
 		pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted
 	kubectl -n $(NAMESPACE) create secret generic $(K3D_SECRET) --from-env-file=$(K3D_ENV) \
 		--dry-run=client -o yaml | kubectl apply -f -
-	helm repo add temporal https://go.temporal.io/helm-charts --force-update >/dev/null
-	helm dependency update $(CHART)
 	helm upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) \
 		-f $(CHART)/values-local.yaml $(if $(wildcard $(K3D_VALUES)),-f $(K3D_VALUES)) \
 		--set secrets.existingSecret=$(K3D_SECRET) --wait --timeout 10m

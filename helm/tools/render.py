@@ -1,8 +1,7 @@
 """Offline `helm lint` / `helm template` for the chart, through the Helm SDK in `helm-python-sdk`.
 
-No helm binary is needed and nothing is fetched: a declared dependency that is not vendored under
-`charts/` (the Temporal subchart before `helm dependency update`) is reported as a lint warning and
-left out of the rendering.
+No helm binary is needed and nothing is fetched (the chart has no dependencies). It runs wherever the
+SDK's wheels do (arm64 too), in process; tests/deploy/test_helm.py runs the real helm v3 and v4.
 
     python helm/tools/render.py lint helm/gitlab-copilot-agent -f helm/gitlab-copilot-agent/values-local.yaml
     python helm/tools/render.py template helm/gitlab-copilot-agent --name demo --namespace agents

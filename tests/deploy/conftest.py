@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,22 +19,6 @@ VALUES_FILES = {
 }
 RELEASE = "agent"
 NAMESPACE = "agents"
-
-# A stand-in for the official Temporal chart (never fetched in tests): its frontend Service is named
-# the way the real chart names it, and it echoes the values it was given.
-STUB_CHART = "apiVersion: v2\nname: temporal\nversion: 1.6.0\nappVersion: 1.31.2\n"
-STUB_TEMPLATE = """\
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ printf "%s-temporal" .Release.Name }}-frontend
-  annotations:
-    stub/connect-addr: {{ .Values.server.config.persistence.datastores.default.sql.connectAddr | quote }}
-spec:
-  ports:
-    - port: 7233
-      name: grpc-rpc
-"""
 
 
 def _load_render_module() -> ModuleType:
@@ -54,15 +37,9 @@ def render_tool() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def chart_with_stub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the chart with the stub Temporal chart vendored under charts/."""
-    copy = tmp_path_factory.mktemp("chart") / "gitlab-copilot-agent"
-    shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-    stub = copy / "charts" / "temporal"
-    (stub / "templates").mkdir(parents=True)
-    (stub / "Chart.yaml").write_text(STUB_CHART)
-    (stub / "templates" / "frontend.yaml").write_text(STUB_TEMPLATE)
-    return copy
+def chart() -> Path:
+    """The chart as it ships: no dependencies, so nothing is vendored or stubbed."""
+    return CHART_DIR
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +52,7 @@ def values_for(render_tool: ModuleType) -> Callable[[str], dict]:
 
 
 @pytest.fixture(scope="module", params=sorted(VALUES_FILES))
-def rendered(request: pytest.FixtureRequest, render_tool: ModuleType, chart_with_stub: Path, values_for):
-    """(variant, manifests) for each shipped values file, rendered with the stub subchart present."""
+def rendered(request: pytest.FixtureRequest, render_tool: ModuleType, chart: Path, values_for):
+    """(variant, manifests) for each shipped values file."""
     variant = request.param
-    return variant, render_tool.render(
-        chart_with_stub, values_for(variant), name=RELEASE, namespace=NAMESPACE
-    )
+    return variant, render_tool.render(chart, values_for(variant), name=RELEASE, namespace=NAMESPACE)

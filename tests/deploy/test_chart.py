@@ -53,8 +53,8 @@ def test_lint_has_no_errors(render_tool, values_for, variant):
     assert [str(m) for m in messages if m.is_error] == []
 
 
-def test_lint_with_vendored_dependency_has_no_warnings(render_tool, chart_with_stub):
-    messages = render_tool.lint(chart_with_stub, {})
+def test_lint_has_no_warnings(render_tool, chart):
+    messages = render_tool.lint(chart, {})
     assert [str(m) for m in messages if m.severity >= 2] == []
 
 
@@ -215,33 +215,23 @@ def test_temporal_address_points_at_a_rendered_frontend(rendered):
     services = {m.name for m in manifests if m.kind == "Service"}
     if variant == "production":
         assert address == "acme-prod.a1b2c.tmprl.cloud:7233"
-        assert f"{RELEASE}-temporal-frontend" not in services, (
-            "subchart must be off with temporal.enabled=false"
-        )
+        assert not [name for name in services if "temporal" in name], "no dev server with an address"
         return
     host, port = address.rsplit(":", 1)
-    assert port == "7233" and host in services
+    assert port == "7233" and host == f"{RELEASE}-gitlab-copilot-agent-temporal-dev" and host in services
 
 
-def test_subchart_receives_the_temporal_values(rendered):
-    variant, manifests = rendered
-    if variant != "default":
-        return
-    frontend = one(manifests, "Service", f"{RELEASE}-temporal-frontend")
-    assert frontend["metadata"]["annotations"]["stub/connect-addr"] == "temporal-postgresql:5432"
-
-
-def test_secret_writes_only_given_values(render_tool, chart_with_stub):
+def test_secret_writes_only_given_values(render_tool, chart):
     values = {"gitlab": {"token": "glpat-123", "webhookSecret": "hook"}, "temporal": {"apiKey": ""}}
-    manifests = render_tool.render(chart_with_stub, values, name=RELEASE, namespace=NAMESPACE)
+    manifests = render_tool.render(chart, values, name=RELEASE, namespace=NAMESPACE)
     (secret,) = by_kind(manifests, "Secret")
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == {"GITLAB_TOKEN": "glpat-123", "GITLAB_WEBHOOK_SECRET": "hook"}
 
 
-def test_existing_secret_replaces_the_chart_secret(render_tool, chart_with_stub):
+def test_existing_secret_replaces_the_chart_secret(render_tool, chart):
     values = {"secrets": {"existingSecret": "from-vault"}, "gitlab": {"token": "ignored"}}
-    manifests = render_tool.render(chart_with_stub, values, name=RELEASE, namespace=NAMESPACE)
+    manifests = render_tool.render(chart, values, name=RELEASE, namespace=NAMESPACE)
     assert by_kind(manifests, "Secret") == []
     config = one(manifests, "ConfigMap", f"{RELEASE}-gitlab-copilot-agent")
     assert config["data"]["K8S_SECRET_NAME"] == "from-vault"
@@ -255,10 +245,8 @@ def test_existing_secret_replaces_the_chart_secret(render_tool, chart_with_stub)
     assert refs == {"from-vault"}
 
 
-def test_local_executor_gets_no_role_and_no_token(render_tool, chart_with_stub):
-    manifests = render_tool.render(
-        chart_with_stub, {"taskExecutor": "local"}, name=RELEASE, namespace=NAMESPACE
-    )
+def test_local_executor_gets_no_role_and_no_token(render_tool, chart):
+    manifests = render_tool.render(chart, {"taskExecutor": "local"}, name=RELEASE, namespace=NAMESPACE)
     assert by_kind(manifests, "Role") == [] and by_kind(manifests, "RoleBinding") == []
     worker = one(manifests, "Deployment", f"{RELEASE}-gitlab-copilot-agent-worker")
     assert worker["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
@@ -290,13 +278,13 @@ def test_ingress_terminates_tls_in_production(rendered):
     assert backend == {"name": f"{RELEASE}-gitlab-copilot-agent", "port": {"name": "http"}}
 
 
-def test_optional_components_render_valid_manifests(render_tool, chart_with_stub):
+def test_optional_components_render_valid_manifests(render_tool, chart):
     values = {
         "telemetry": {"collector": {"enabled": True}},
         "temporalDev": {"enabled": True},
         "metrics": {"enabled": True},
     }
-    manifests = render_tool.render(chart_with_stub, values, name=RELEASE, namespace=NAMESPACE)
+    manifests = render_tool.render(chart, values, name=RELEASE, namespace=NAMESPACE)
     for m in manifests:
         kubernetes_validate.validate(m.body, KUBE_VERSION, strict=True)
     config = one(manifests, "ConfigMap", f"{RELEASE}-gitlab-copilot-agent")["data"]
@@ -311,9 +299,9 @@ def test_optional_components_render_valid_manifests(render_tool, chart_with_stub
     } <= names
 
 
-def test_temporal_tls_secret_is_mounted_where_settings_point(render_tool, chart_with_stub):
+def test_temporal_tls_secret_is_mounted_where_settings_point(render_tool, chart):
     values = {"temporal": {"tls": {"enabled": True, "existingSecret": "temporal-mtls", "caKey": ""}}}
-    manifests = render_tool.render(chart_with_stub, values, name=RELEASE, namespace=NAMESPACE)
+    manifests = render_tool.render(chart, values, name=RELEASE, namespace=NAMESPACE)
     config = one(manifests, "ConfigMap", f"{RELEASE}-gitlab-copilot-agent")["data"]
     assert config["TEMPORAL_TLS_CERT"] == "/etc/temporal-tls/tls.crt"
     assert config["TEMPORAL_TLS_KEY"] == "/etc/temporal-tls/tls.key"
@@ -326,15 +314,9 @@ def test_temporal_tls_secret_is_mounted_where_settings_point(render_tool, chart_
     assert {"name": "temporal-tls", "mountPath": "/etc/temporal-tls", "readOnly": True} in mounts
 
 
-def test_chart_declares_the_pinned_temporal_dependency():
+def test_chart_declares_no_dependency():
+    """Helm refuses a chart whose declared dependency is missing, even when disabled (ADR 8)."""
     import yaml
 
     chart = yaml.safe_load(Path(CHART_DIR / "Chart.yaml").read_text())
-    (dependency,) = chart["dependencies"]
-    assert dependency == {
-        "name": "temporal",
-        "version": dependency["version"],
-        "repository": "https://go.temporal.io/helm-charts",
-        "condition": "temporal.enabled",
-    }
-    assert all(part.isdigit() for part in dependency["version"].split("."))
+    assert "dependencies" not in chart

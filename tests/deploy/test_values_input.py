@@ -15,6 +15,9 @@ BAD_VALUES = [
     ({"networkPolicy": {"agentJob": {"gitlab": {"cidrs": ["gitlab.example.com"], "ports": [443]}}}}, "cidrs"),
     ({"jira": {"projectMap": {"PROJ": {"target_branch": "main"}}}}, "repo"),
     ({"copilot": {"providerType": "bedrock"}}, "/copilot/providerType"),
+    ({"secrets": {"existingSecret": "Bad_Name"}}, "/secrets/existingSecret"),
+    ({"fullnameOverride": "Copilot_Agent"}, "/fullnameOverride"),
+    ({"temporal": {"server": {"replicaCount": "zero"}}}, "server"),
 ]
 
 
@@ -27,14 +30,14 @@ def test_schema_rejects_bad_values(render_tool, values, where):
     assert errors, "lint must report schema violations as errors"
 
 
-def test_schema_leaves_subchart_values_alone(render_tool):
-    values = {"temporal": {"server": {"replicaCount": 3, "anything": {"goes": True}}}}
-    assert render_tool.render(CHART_DIR, values)
-
-
-def test_disabled_temporal_without_address_fails_clearly(render_tool):
+def test_no_dev_server_and_no_address_fails_clearly(render_tool):
     with pytest.raises(Exception, match="temporal.address is required"):
-        render_tool.render(CHART_DIR, {"temporal": {"enabled": False}})
+        render_tool.render(CHART_DIR, {"temporalDev": {"enabled": False}})
+
+
+def test_values_of_the_old_subchart_fail_with_what_to_do(render_tool):
+    with pytest.raises(Exception, match="no longer a subchart"):
+        render_tool.render(CHART_DIR, {"temporal": {"enabled": True}})
 
 
 def test_cli_template_and_lint_succeed(render_tool, capsys):

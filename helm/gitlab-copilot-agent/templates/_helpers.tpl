@@ -3,17 +3,26 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Fully qualified app name; the release name alone when it already contains the chart name. */}}
+{{/* Fully qualified app name; the release name alone when it already contains the chart name.
+At most 48 characters, so every object named "<fullname>-<component>" (the longest component suffix
+is "-otel-collector", 15) stays within the 63 of a Service name or a Job's pod label. A longer name
+is cut to 39 and gets "-" and 8 hex of its SHA-256, so two long release names never collide. */}}
 {{- define "gca.fullname" -}}
+{{- $full := "" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- $full = .Values.fullnameOverride -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- $full = .Release.Name -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- $full = printf "%s-%s" .Release.Name $name -}}
 {{- end -}}
+{{- end -}}
+{{- if gt (len $full) 48 -}}
+{{- printf "%s-%s" ($full | trunc 39 | trimSuffix "-") ($full | sha256sum | trunc 8) -}}
+{{- else -}}
+{{- $full | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -56,30 +65,29 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (include "gca.fullname" .) .Values.secrets.existingSecret -}}
 {{- end -}}
 
-{{/* The Temporal subchart's fullname, computed the way the official chart does. */}}
-{{- define "gca.temporalFullname" -}}
-{{- if .Values.temporal.fullnameOverride -}}
-{{- .Values.temporal.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $name := default "temporal" .Values.temporal.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-
-{{/* host:port of the Temporal frontend: explicit address, else the dev server, else the subchart. */}}
+{{/* host:port of the Temporal frontend: explicit address (Temporal Cloud, an existing cluster, the
+official chart as its own release), else the in-chart dev server. */}}
 {{- define "gca.temporalAddress" -}}
-{{- if .Values.temporal.address -}}
+{{- if .Values.temporal.enabled -}}
+{{- fail "temporal.enabled=true: the Temporal chart is no longer a subchart. Install it as its own release (docs/deployment.md, helm/temporal-values.yaml) and set temporal.address, or use temporalDev.enabled=true" -}}
+{{- else if .Values.temporal.address -}}
 {{- .Values.temporal.address -}}
 {{- else if .Values.temporalDev.enabled -}}
 {{- printf "%s-temporal-dev:7233" (include "gca.fullname" .) -}}
-{{- else if .Values.temporal.enabled -}}
-{{- printf "%s-frontend:7233" (include "gca.temporalFullname" .) -}}
 {{- else -}}
-{{- fail "temporal.address is required when temporal.enabled=false and temporalDev.enabled=false" -}}
+{{- fail "temporal.address is required when temporalDev.enabled=false (host:port of Temporal Cloud or your cluster's frontend)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Combinations the schema cannot express, failed with what to do (included by the ConfigMap). */}}
+{{- define "gca.validate" -}}
+{{- if and .Values.codecServer.enabled (not .Values.secrets.existingSecret) -}}
+{{- if not .Values.codecServer.token -}}
+{{- fail "codecServer.enabled needs codecServer.token (or CODEC_SERVER_TOKEN in secrets.existingSecret)" -}}
+{{- end -}}
+{{- if not .Values.payloadEncryption.keys -}}
+{{- fail "codecServer.enabled needs payloadEncryption.keys (or PAYLOAD_ENCRYPTION_KEYS in secrets.existingSecret): without encryption there is nothing to decode" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
