@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from activities.git_push import push_head
 from core.sanitize import strip_unsafe
 from executors.git_repo import AGENT_AUTHOR, GitError, clone, git
 
@@ -67,7 +68,7 @@ def _rejected(exc: GitError) -> bool:
 def _push(repo: Path, branch: str, token: str | None) -> bool:
     """True when pushed, False when rejected because the branch moved; other errors raise."""
     try:
-        git(repo, "push", "--quiet", "--no-verify", "origin", f"HEAD:refs/heads/{branch}", token=token)
+        push_head(repo, branch, token, "--no-verify")
         return True
     except GitError as exc:
         if _rejected(exc):

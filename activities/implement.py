@@ -25,6 +25,7 @@ from typing import Any
 import gitlab
 from temporalio import activity
 
+from activities.git_push import push_head
 from activities.gitlab_api import gitlab_client
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
@@ -277,7 +278,7 @@ class ImplementActivities:
         git(repo, "commit", "--quiet", "--no-verify", "-F", handle.name)
         sha = git(repo, "rev-parse", "HEAD").strip()
         # Not forced: if the name was taken meanwhile the push fails and the retry picks the next one.
-        git(repo, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", token=self._token())
+        push_head(repo, branch, self._token())
         return sha
 
     # --- the MR -----------------------------------------------------------------------------------

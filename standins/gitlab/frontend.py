@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import socket
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from standins.gitlab import rest
 from standins.gitlab.errors import ApiError
+from standins.gitlab.faults import Fault
 from standins.gitlab.githttp import GIT_ROUTE, SERVICES, run_backend
 from standins.gitlab.models import RequestRecord, User
 from standins.gitlab.params import nest, parse_body
@@ -134,9 +136,8 @@ class Handler(BaseHTTPRequestHandler):
             fault = self.standin.faults.next_fault(path, self.command)
             if fault is not None:
                 time.sleep(fault.stall_s)
-                if fault.status is not None:
-                    extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                    raise_fault(fault.status, extra)
+                if fault.status is not None and not fault.lose_reply:
+                    raise_fault(fault.status, _retry_after(fault))
             body = parse_body(raw_body, self.headers.get("Content-Type", ""))
             query = nest(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
             store = self.standin.store
@@ -147,6 +148,9 @@ class Handler(BaseHTTPRequestHandler):
             method = "GET" if self.command == "HEAD" else self.command
             result = rest.dispatch(make_ctx, method, path)
             status, payload, headers = result if len(result) == 3 else (*result, {})
+            if fault is not None and fault.lose_reply:
+                self._lose_reply(fault, user)
+                return
             self._send_json(status, payload, headers)
             self._record(status, user)
         except _FaultResponse as exc:
@@ -164,6 +168,25 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_json(400, {"message": f"400 Bad request - {exc}"})
             self._record(400, user)
+
+    def _lose_reply(self, fault: Fault, user: User | None) -> None:
+        """The request took effect; the client gets `fault.status`, or a closed connection."""
+        if fault.status is None:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self._record(0, user)
+            return
+        self._send_json(fault.status, {"message": f"{fault.status} Injected fault"}, _retry_after(fault))
+        self._record(fault.status, user)
+
+    def _lose_git_reply(self, fault: Fault, user: User | None) -> None:
+        if fault.status is None:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self._record(0, user)
+            return
+        self._send(fault.status, b"Injected fault\n", list(_retry_after(fault).items()))
+        self._record(fault.status, user)
 
     def _basic_user(self) -> User | None:
         auth = self.headers.get("Authorization", "")
@@ -200,6 +223,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         pushing = service == "/git-receive-pack"
+        # Only scripted faults reach git (random ones are for REST): a push refused before it is
+        # applied, or applied and its reply lost.
+        fault = self.standin.faults.next_fault(urlsplit(self.path).path, self.command, targeted_only=True)
+        if fault is not None and fault.status is not None and not fault.lose_reply:
+            self._send(fault.status, b"Injected fault\n", list(_retry_after(fault).items()))
+            self._record(fault.status, user)
+            return
         if pushing:
             self.standin.push_lock.acquire()
         try:
@@ -215,6 +245,9 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if pushing:
                 self.standin.push_lock.release()
+        if fault is not None and fault.lose_reply:
+            self._lose_git_reply(fault, user)
+            return
         self._send(response.status, response.body, response.headers)
         self._record(response.status, user)
 
@@ -223,6 +256,10 @@ class _FaultResponse(Exception):
     def __init__(self, status: int, headers: dict[str, str]) -> None:
         super().__init__(status)
         self.status, self.headers = status, headers
+
+
+def _retry_after(fault: Fault) -> dict[str, str]:
+    return {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
 
 
 def raise_fault(status: int, headers: dict[str, str]) -> None:

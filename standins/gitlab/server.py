@@ -151,8 +151,9 @@ class GitLabStandIn:
         statuses: tuple[int, ...] = (500, 502, 429),
         retry_after: int | None = 1,
         seed: int | None = None,
+        lost_share: float = 0.0,
     ) -> None:
-        self.faults.inject(rate, statuses, retry_after, seed)
+        self.faults.inject(rate, statuses, retry_after, seed, lost_share)
 
     def fail_next(
         self,
@@ -163,6 +164,19 @@ class GitLabStandIn:
         method: str | None = None,
     ) -> None:
         self.faults.script(n, Fault(status, retry_after), path_contains, method)
+
+    def lose_reply_next(
+        self,
+        n: int,
+        status: int | None = 502,
+        retry_after: int | None = None,
+        path_contains: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Process the next `n` matching requests, then answer `status` (None: drop the connection)."""
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError("a lost reply is answered with a 4xx/5xx status or None (reset)")
+        self.faults.script(n, Fault(status, retry_after, lose_reply=True), path_contains, method)
 
     def stall_next(self, n: int, seconds: float, path_contains: str | None = None) -> None:
         self.faults.script(n, Fault(None, stall_s=seconds), path_contains)

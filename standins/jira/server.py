@@ -20,6 +20,7 @@ import binascii
 import json
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -174,8 +175,16 @@ class JiraStandIn:
         """Fail the next `n` requests (only those matching `method` / `path_contains` when given)."""
         self.faults.fail_next(n, status, retry_after, method=method, path_contains=path_contains)
 
-    def inject_faults(self, rate: float, statuses: Sequence[int] = (500, 503), seed: int = 0) -> None:
-        self.faults.inject_faults(rate, statuses, seed)
+    def lose_next(
+        self, n: int, status: int | None = 502, *, method: str | None = None, path_contains: str | None = None
+    ) -> None:
+        """Process the next `n` matching requests, then answer `status` (None: close the connection)."""
+        self.faults.lose_next(n, status, method=method, path_contains=path_contains)
+
+    def inject_faults(
+        self, rate: float, statuses: Sequence[int] = (500, 503), seed: int = 0, lost_share: float = 0.0
+    ) -> None:
+        self.faults.inject_faults(rate, statuses, seed, lost_share)
 
     def clear_faults(self) -> None:
         self.faults.clear_faults()
@@ -214,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         try:
             fault = self.standin.faults.pick(self.command, url.path)
-            if fault is not None:
+            if fault is not None and not fault.lose_reply:
                 self._discard_body()
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 raise _Answer(fault.status, {"errorMessages": ["Injected fault"], "errors": {}}, headers)
@@ -222,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
             account = self._authenticate(url.path)
             body = _parse_json(raw)
             status, payload = self._dispatch(url.path, query, body, account)
+            if fault is not None:  # a lost reply: the effect happened, the answer does not arrive
+                status, payload = fault.status or 0, {"errorMessages": ["Injected fault"], "errors": {}}
         except _Answer as answer:
             status, payload, headers = answer.status, answer.payload, answer.headers
         except JiraApiError as error:
@@ -240,6 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body=body,
             )
         )
+        if status == 0:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(status, payload, headers)
 
     def _discard_body(self) -> None:

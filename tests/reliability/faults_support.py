@@ -49,10 +49,6 @@ MR_TAG = "gitlab-copilot-agent:mr:"
 
 
 # --- fault counters ---------------------------------------------------------------------------------
-def _kind(status: int | None) -> str:
-    return "stall" if status is None else str(status)
-
-
 class CountingGitLabFaults(FaultPlan):
     """The GitLab stand-in's own fault plan, tallying every fault it serves by kind."""
 
@@ -62,11 +58,11 @@ class CountingGitLabFaults(FaultPlan):
         self.stalled: list[str] = []  # paths of the requests held by a stall
         self._tally = threading.Lock()
 
-    def next_fault(self, path: str, method: str = "GET") -> Fault | None:
-        fault = super().next_fault(path, method)
+    def next_fault(self, path: str, method: str = "GET", *, targeted_only: bool = False) -> Fault | None:
+        fault = super().next_fault(path, method, targeted_only=targeted_only)
         if fault is not None:
             with self._tally:
-                self.served[_kind(fault.status)] += 1
+                self.served[fault.kind] += 1
                 if fault.stall_s:
                     self.stalled.append(path)
         return fault
@@ -86,7 +82,7 @@ class CountingJiraFaults(FaultInjector):
         fault = super().pick(method, path)
         if fault is not None:
             with self._tally:
-                self.served[str(fault.status)] += 1
+                self.served[fault.kind] += 1
         return fault
 
 

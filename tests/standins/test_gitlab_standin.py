@@ -590,6 +590,26 @@ def test_fault_injection_reaches_python_gitlab(client: gitlab.Gitlab, gl: GitLab
     client.projects.get(PROJECT)
 
 
+def test_a_lost_reply_comes_after_the_effect(client: gitlab.Gitlab, gl: GitLabStandIn) -> None:
+    mr = client.projects.get(PROJECT).mergerequests.get(feature_mr(gl).iid)
+    gl.lose_reply_next(1, 502, path_contains="/notes", method="POST")
+    with pytest.raises(gitlab.GitlabCreateError) as err:
+        mr.notes.create({"body": "once"})
+    assert err.value.response_code == 502
+    gl.lose_reply_next(1, None, path_contains="/notes", method="POST")  # the connection drops
+    with pytest.raises(requests.ConnectionError):
+        mr.notes.create({"body": "twice"})
+    bodies = [n.body for n in mr.notes.list(get_all=True)]
+    assert bodies.count("once") == 1 and bodies.count("twice") == 1  # both took effect
+
+    gl.inject_faults(1.0, statuses=(502,), seed=3, lost_share=1.0)
+    for _ in range(6):
+        with pytest.raises((gitlab.GitlabCreateError, requests.ConnectionError)):
+            mr.notes.create({"body": "random"})
+    gl.clear_faults()
+    assert [n.body for n in mr.notes.list(get_all=True)].count("random") == 6
+
+
 def test_stall_makes_client_time_out(gl: GitLabStandIn) -> None:
     impatient = gitlab.Gitlab(gl.url, private_token=gl.store.user_named("bot").token, timeout=0.2)
     gl.stall_next(1, 1.0)

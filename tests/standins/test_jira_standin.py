@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from jira import JIRA, JIRAError
 
 from standins.jira import JiraStandIn, Transition
@@ -428,6 +429,19 @@ def test_fail_next_fails_exactly_n_requests_before_any_effect(server: JiraStandI
     assert client.issue(key).key == key  # GETs were never matched
     client.add_comment(key, "hello")
     assert [c.body for c in server.comments(key)] == ["hello"]
+
+
+def test_a_lost_reply_comes_after_the_effect(server: JiraStandIn) -> None:
+    key = server.create_issue("PROJ", "Flaky")
+    client = _client(server)
+    server.lose_next(1, 503, method="POST", path_contains="/comment")
+    with pytest.raises(JIRAError) as raised:
+        client.add_comment(key, "once")
+    assert raised.value.status_code == 503
+    server.lose_next(1, None, method="POST", path_contains="/comment")
+    with pytest.raises(requests.ConnectionError):
+        client.add_comment(key, "twice")
+    assert [c.body for c in server.comments(key)] == ["once", "twice"]
 
 
 def test_fail_next_sends_retry_after_and_the_client_retries(server: JiraStandIn) -> None:
