@@ -13,7 +13,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -23,7 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from contracts import temporal
 from contracts.hardening import make_undumpable
-from contracts.settings import Settings, get_settings
+from contracts.settings import Settings, TaskExecutor, get_settings
 from telemetry import setup as setup_telemetry
 from telemetry.temporal_sdk import temporal_runtime
 from telemetry.workflow_outcomes import WorkflowOutcomes
@@ -39,12 +40,18 @@ AGENT_ACTIVITIES = frozenset({"run_review", "run_discussion", "implement_change"
 
 
 class ServiceWorkers:
-    """The worker of the main task queue and the worker of the agent task queue, run together."""
+    """The worker of the main task queue and the worker of the agent task queue, run together, and
+    the services they need while they run (the Job proxy of the Kubernetes executor)."""
 
-    def __init__(self, workers: list[Worker]) -> None:
+    def __init__(
+        self, workers: list[Worker], services: Sequence[AbstractAsyncContextManager[object]] = ()
+    ) -> None:
         self.workers = workers
+        self.services = list(services)
 
     async def __aenter__(self) -> ServiceWorkers:
+        for service in self.services:
+            await service.__aenter__()
         for worker in self.workers:
             await worker.__aenter__()
         return self
@@ -52,6 +59,8 @@ class ServiceWorkers:
     async def __aexit__(self, *exc: object) -> None:
         for worker in reversed(self.workers):
             await worker.__aexit__(*exc)
+        for service in reversed(self.services):
+            await service.__aexit__(None, None, None)
 
 
 def _name(fn: Callable) -> str:
@@ -93,7 +102,12 @@ def build_worker(
         max_task_queue_activities_per_second=settings.agent_runs_per_second or None,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
-    return ServiceWorkers([main, agent_worker])
+    services = []
+    if settings.task_executor == TaskExecutor.KUBERNETES:
+        from executors.job_proxy import JobProxy
+
+        services.append(JobProxy(settings))  # Jobs reach model and GitLab only through it
+    return ServiceWorkers([main, agent_worker], services)
 
 
 async def run(settings: Settings) -> None:

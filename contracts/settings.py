@@ -186,7 +186,19 @@ class Settings(BaseSettings):
     k8s_job_memory_limit: str = Field("1Gi", description="Memory limit of an agent Job")
     k8s_job_cpu_request: str = Field("250m", description="CPU request of an agent Job")
     k8s_job_memory_request: str = Field("512Mi", description="Memory request of an agent Job")
-    k8s_secret_name: str = Field("", description="Secret holding GITLAB_TOKEN for the Job's clone step")
+    k8s_proxy_url: str = Field(
+        "",
+        description="URL at which agent Jobs reach the worker's Job proxy (model and clone; no key in Jobs)",
+    )
+    k8s_proxy_listen: str = Field(
+        "0.0.0.0:8081", description="host:port the worker's Job proxy listens on (TASK_EXECUTOR=kubernetes)"
+    )
+    k8s_job_key: SecretStr | None = Field(
+        None,
+        description="Key of agent-Job leases and result signatures, shared by all workers (default: derived from GITLAB_TOKEN)",
+    )
+    k8s_job_work_size_limit: str = Field("4Gi", description="sizeLimit of an agent Job's clone volume")
+    k8s_job_tmp_size_limit: str = Field("1Gi", description="sizeLimit of an agent Job's /tmp volume")
     k8s_api_url: str = Field("", description="Kubernetes API URL (default: in-cluster config)")
     k8s_job_python: str = Field("python", description="Python executable in agent Job containers")
     k8s_job_workdir: str = Field(
@@ -260,7 +272,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
         return value
 
-    @field_validator("gitlab_url", "jira_url", "copilot_provider_base_url")
+    @field_validator("gitlab_url", "jira_url", "copilot_provider_base_url", "k8s_proxy_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -319,6 +331,7 @@ class Settings(BaseSettings):
             self.temporal_api_key,
             self.payload_encryption_keys,
             self.codec_server_token,
+            self.k8s_job_key,
         ]
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 

@@ -1,9 +1,10 @@
 """The init container of an agent Job: clone the task's repository into the shared volume.
 
 `python -m executors.clone_step --dest /workspace/repo`, with the repository reference in CLONE_REPO
-(JSON of `RepoRef`) and the token in GITLAB_TOKEN (from the Secret). This container is the only one
-of the pod that ever holds the token: `git_repo.clone` passes it per command as a header, so the
-clone's `.git/config` holds none, and the check below refuses to hand over a clone that does.
+(JSON of `RepoRef`; its URL is the worker's Job proxy) and this Job's `git` lease in CLONE_TOKEN.
+The GitLab token stays in the worker, which adds it on the way (executors.job_proxy). The lease too
+is kept out of the clone: `git_repo.clone` passes it per command as a header, so `.git/config` holds
+none, and the check below refuses to hand over a clone that does.
 
 Exit codes: 0 cloned; 75 (EX_TEMPFAIL) a transient failure worth retrying; 1 anything else.
 """
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m executors.clone_step")
     parser.add_argument("--dest", required=True, type=Path)
     args = parser.parse_args(argv)
-    token = os.environ.pop("GITLAB_TOKEN", "") or None
+    token = os.environ.pop("CLONE_TOKEN", "") or None
     try:
         ref = RepoRef.model_validate_json(os.environ.get("CLONE_REPO", ""))
     except ValidationError as exc:

@@ -2,16 +2,19 @@
 
 In: the task travels in one environment variable, gzip-compressed and base64-encoded (a single
 environment string is limited to 128 KiB by the kernel's MAX_ARG_STRLEN; compression buys room).
-Out: the runner prints one frame on its stdout, the last thing it writes, and the executor reads it
-back from the terminated container's log:
+Out: the agent container writes its result to a file in the `result` volume (`write_result`) and
+ends; only then does the `result` container start, read that file and print one signed frame, the
+only thing in its log (`executors.job_result`). The executor reads that container's log back:
 
-    ===== BEGIN AGENT RESULT status=ok bytes=<n> sha256=<hex> =====
+    ===== BEGIN AGENT RESULT status=ok bytes=<n> sha256=<hex> hmac=<hex> =====
     <n bytes of JSON on one line>
     ===== END AGENT RESULT =====
 
 The length and digest prove the payload arrived whole (a log cut by the kubelet's rotation or a
-`limitBytes` fails the check instead of yielding a truncated patch). A payload over the cap is never
-written at all: the runner reports `ResultTooLarge` instead.
+`limitBytes` fails the check instead of yielding a truncated patch). The HMAC, with a per-Job key the
+agent container never holds (executors.job_keys), proves the frame came from the result container.
+Exactly one frame is accepted: a log with a second one, forged or not, fails the run. A payload over
+the cap is never written at all: the runner reports `ResultTooLarge` instead.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ import base64
 import binascii
 import gzip
 import hashlib
+import hmac
 import json
+import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -34,10 +41,12 @@ TASK_ENV = "AGENT_TASK"
 MAX_TASK_ENV_BYTES = 120 * 1024  # under MAX_ARG_STRLEN (128 KiB) with room for the variable's name
 MAX_TASK_JSON_BYTES = 4 * 1024 * 1024  # decompression bound: a hostile value cannot balloon
 MAX_RESULT_BYTES = 4 * 1024 * 1024
+MAX_RESULT_FILE_BYTES = MAX_RESULT_BYTES + 64 * 1024  # the file wraps the result in {"status", ...}
+_BEGIN = "===== BEGIN AGENT RESULT"
+_ANY_HEADER = re.compile(r"^" + re.escape(_BEGIN), re.MULTILINE)
 _HEADER = re.compile(
-    r"^===== BEGIN AGENT RESULT status=(?P<status>ok|error) bytes=(?P<bytes>\d{1,12}) "
-    r"sha256=(?P<sha>[0-9a-f]{64}) =====$",
-    re.MULTILINE,
+    r"===== BEGIN AGENT RESULT status=(?P<status>ok|error) bytes=(?P<bytes>\d{1,12}) "
+    r"sha256=(?P<sha>[0-9a-f]{64}) hmac=(?P<mac>[0-9a-f]{64}) =====$"
 )
 _FOOTER = "===== END AGENT RESULT ====="
 _TASK = TypeAdapter(AgentTask)
@@ -89,30 +98,76 @@ def decode_task(value: str) -> Any:
 
 
 # --- the result ----------------------------------------------------------------------------------
-def _frame(status: str, payload: bytes) -> str:
+def _mac(key: str, status: str, payload: bytes) -> str:
+    return hmac.new(key.encode(), status.encode() + b"\n" + payload, hashlib.sha256).hexdigest()
+
+
+def signed_frame(status: str, payload: bytes, key: str) -> str:
+    """The frame the result container prints (`key`: its per-Job result key)."""
     digest = hashlib.sha256(payload).hexdigest()
-    header = f"===== BEGIN AGENT RESULT status={status} bytes={len(payload)} sha256={digest} ====="
+    header = f"{_BEGIN} status={status} bytes={len(payload)} sha256={digest} hmac={_mac(key, status, payload)} ====="
     return f"{header}\n{payload.decode()}\n{_FOOTER}\n"
 
 
-def result_frame(result: AgentResult) -> str:
+def result_payload(result: AgentResult) -> dict[str, Any]:
     payload = result.model_dump_json().encode()
     if len(payload) > MAX_RESULT_BYTES:
         raise ResultTooLarge(f"agent result of {len(payload)} bytes exceeds the {MAX_RESULT_BYTES}-byte cap")
-    return _frame("ok", payload)
+    return {"status": "ok", "payload": json.loads(payload)}
 
 
-def error_frame(kind: str, message: str) -> str:
-    payload = json.dumps({"type": kind[:100], "message": message[:4000]}).encode()
-    return _frame("error", payload)
+def error_payload(kind: str, message: str) -> dict[str, Any]:
+    return {"status": "error", "payload": {"type": kind[:100], "message": message[:4000]}}
 
 
-def read_frame(log: str) -> Frame:
-    """The last frame in a container log, verified. Raises ChannelError."""
-    headers = list(_HEADER.finditer(log))
-    if not headers:
-        raise ChannelError("no result frame in the agent container's log")
-    header = headers[-1]
+def write_result(path: Path, outcome: dict[str, Any]) -> None:
+    """The agent container's hand-over: written whole, then renamed into place."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(outcome))
+    os.replace(partial, path)
+
+
+def read_result_file(path: Path) -> tuple[str, bytes]:
+    """Status and payload bytes of the agent container's result file, for the result container.
+
+    The file was written by agent code: no symlinks, no FIFOs, bounded size, a JSON object of the
+    expected shape. Raises ChannelError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ChannelError(f"the agent container left no result file ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ChannelError("the agent container's result is not a regular file")
+        raw = handle.read(MAX_RESULT_FILE_BYTES + 1)
+    if len(raw) > MAX_RESULT_FILE_BYTES:
+        raise ChannelError(f"the agent container's result file is over {MAX_RESULT_FILE_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ChannelError("the agent container's result file is not JSON") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("status") not in ("ok", "error")
+        or not isinstance(data.get("payload"), dict)
+    ):
+        raise ChannelError("the agent container's result file has not the result shape")
+    return str(data["status"]), json.dumps(data["payload"]).encode()  # ASCII, one line
+
+
+def read_frame(log: str, key: str) -> Frame:
+    """The one frame in the result container's log, verified with the Job's result key.
+
+    Raises ChannelError: no frame, more than one, or one that is damaged or not signed with `key`."""
+    candidates = list(_ANY_HEADER.finditer(log))
+    if not candidates:
+        raise ChannelError("no result frame in the result container's log")
+    if len(candidates) > 1:
+        raise ChannelError(f"the result log holds {len(candidates)} frames; exactly one is accepted")
+    line_end = log.find("\n", candidates[0].start())
+    header = _HEADER.fullmatch(log, candidates[0].start(), line_end if line_end >= 0 else len(log))
+    if header is None:
+        raise ChannelError("the result frame's header is malformed or unsigned")
     size = int(header["bytes"])
     if size > MAX_RESULT_BYTES:
         raise ChannelError(f"result frame announces {size} bytes, over the {MAX_RESULT_BYTES}-byte cap")
@@ -124,6 +179,8 @@ def read_frame(log: str) -> Frame:
         )
     if hashlib.sha256(payload).hexdigest() != header["sha"]:
         raise ChannelError("result frame fails its sha256 check")
+    if not hmac.compare_digest(_mac(key, header["status"], payload), header["mac"]):
+        raise ChannelError("result frame fails its signature check (not written by the result container)")
     try:
         data = json.loads(payload)
     except ValueError:

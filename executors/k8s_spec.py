@@ -1,9 +1,16 @@
 """The batch/v1 Job of one agent run, built with the official client's models.
 
-Two containers share one `emptyDir`: the init container `clone` holds the GitLab token (from the
-Secret, nowhere else) and clones into the volume; the container `agent` holds only the model
-provider's credentials and runs the same `run_task` as the local executor on that clone. See
-docs/kubernetes-executor.md for why.
+Three containers, one after the other, and no credential in any of them:
+
+1. init `clone`: fetches the repository through the worker's Job proxy with a `git` lease (the proxy
+   adds the GitLab token; the Job never sees it) into the `work` volume;
+2. init `agent`: runs the same `run_task` as the local executor on that clone, reaching the model
+   through the Job proxy with a `model` lease (the proxy adds the provider key), and writes its
+   result to the `result` volume;
+3. `result`: starts after every agent process is gone, runs as another uid, and prints the one
+   frame the worker trusts, signed with a per-Job key only this container holds.
+
+Leases and key: executors.job_keys. Every volume has a sizeLimit. See docs/kubernetes-executor.md.
 """
 
 from __future__ import annotations
@@ -11,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes.client import (
     V1Capabilities,
     V1Container,
     V1EmptyDirVolumeSource,
     V1EnvVar,
-    V1EnvVarSource,
     V1Job,
     V1JobSpec,
     V1ObjectMeta,
@@ -26,7 +33,6 @@ from kubernetes.client import (
     V1PodTemplateSpec,
     V1ResourceRequirements,
     V1SeccompProfile,
-    V1SecretKeySelector,
     V1SecurityContext,
     V1Volume,
     V1VolumeMount,
@@ -34,6 +40,8 @@ from kubernetes.client import (
 
 from contracts.settings import Settings
 from executors.base import safe_name
+from executors.job_keys import JobKeys
+from executors.job_result import KEY_ENV
 from executors.k8s_channel import TASK_ENV, encode_task
 
 APP = "gitlab-copilot-agent"
@@ -42,10 +50,16 @@ LABEL_PREFIX = "gitlab-copilot-agent"
 RUN_LABEL = f"{LABEL_PREFIX}/run"
 CLONE_CONTAINER = "clone"
 AGENT_CONTAINER = "agent"
+RESULT_CONTAINER = "result"
 WORK_MOUNT = "/workspace"  # not /work: a stand-in run substitutes mount paths inside other paths
 TMP_MOUNT = "/tmp"  # noqa: S108 - the pod's own emptyDir; the root filesystem is read-only
+RESULT_MOUNT = "/result"
 REPO_DIR = f"{WORK_MOUNT}/repo"
+RESULT_FILE = f"{RESULT_MOUNT}/result.json"
+RESULT_SIZE_LIMIT = "16Mi"  # the result file is capped at 4 MiB (k8s_channel)
 UID = 1000
+RESULT_UID = 1001  # the result container: not the agent's uid
+LEASE_MARGIN_S = 300  # a lease outlives the Job's deadline by this much, never more
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -64,13 +78,14 @@ def label_value(text: str) -> str:
     return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
 
 
-def _secret_env(name: str, secret: str, key: str) -> V1EnvVar:
-    selector = V1SecretKeySelector(name=secret, key=key)
-    return V1EnvVar(name=name, value_from=V1EnvVarSource(secret_key_ref=selector))
+def proxy_clone_url(settings: Settings, clone_url: str) -> str:
+    """Where the clone container fetches `clone_url` from: the Job proxy's git route."""
+    return f"{settings.k8s_proxy_url}/git/{urlsplit(clone_url).path.lstrip('/')}"
 
 
-def _agent_env(settings: Settings, task: Any, traceparent: str | None) -> list[V1EnvVar]:
-    """What the agent container gets: model provider settings and its task, never the GitLab token."""
+def _agent_env(settings: Settings, task: Any, traceparent: str | None, model_lease: str) -> list[V1EnvVar]:
+    """What the agent container gets: the proxy's address, its model lease and its task. No token,
+    no provider key (the proxy holds those)."""
     plain = {
         "HOME": TMP_MOUNT,
         "TMPDIR": TMP_MOUNT,
@@ -79,7 +94,8 @@ def _agent_env(settings: Settings, task: Any, traceparent: str | None) -> list[V
         "LOG_LEVEL": settings.log_level,
         "COPILOT_MODEL": settings.copilot_model,
         "COPILOT_PROVIDER_TYPE": settings.copilot_provider_type,
-        "COPILOT_PROVIDER_BASE_URL": settings.copilot_provider_base_url,
+        "COPILOT_PROVIDER_BASE_URL": f"{settings.k8s_proxy_url}/p",
+        "COPILOT_PROVIDER_API_KEY": model_lease,
         "COPILOT_TIMEOUT": str(settings.copilot_timeout),
         # The image sets these; a worker configured otherwise passes its own (same image by default).
         "COPILOT_CLI_PATH": settings.copilot_cli_path,
@@ -88,21 +104,14 @@ def _agent_env(settings: Settings, task: Any, traceparent: str | None) -> list[V
     }
     if traceparent:
         plain["TRACEPARENT"] = traceparent
-    env = [V1EnvVar(name=name, value=value) for name, value in plain.items() if value]
-    secret = settings.k8s_secret_name
-    if settings.copilot_provider_base_url:
-        if settings.copilot_provider_api_key is not None:
-            env.append(_secret_env("COPILOT_PROVIDER_API_KEY", secret, "COPILOT_PROVIDER_API_KEY"))
-    elif settings.github_token is not None:
-        env.append(_secret_env("GITHUB_TOKEN", secret, "GITHUB_TOKEN"))
-    return env
+    return [V1EnvVar(name=name, value=value) for name, value in plain.items() if value]
 
 
-def _container_security() -> V1SecurityContext:
+def _container_security(uid: int = UID) -> V1SecurityContext:
     return V1SecurityContext(
         run_as_non_root=True,
-        run_as_user=UID,
-        run_as_group=UID,
+        run_as_user=uid,
+        run_as_group=uid,
         allow_privilege_escalation=False,
         read_only_root_filesystem=True,
         privileged=False,
@@ -112,10 +121,22 @@ def _container_security() -> V1SecurityContext:
 
 
 def build_job(
-    task: Any, settings: Settings, *, run_id: str, image: str, namespace: str, traceparent: str | None
+    task: Any,
+    settings: Settings,
+    *,
+    run_id: str,
+    image: str,
+    namespace: str,
+    traceparent: str | None,
+    keys: JobKeys,
+    now: float,
 ) -> V1Job:
     """The Job for `task`. Raises ValueError when the task does not fit into the Job."""
     name = job_name(run_id)
+    expires = int(now) + settings.k8s_job_timeout + settings.k8s_job_pending_timeout + LEASE_MARGIN_S
+    git_lease = keys.lease(name, "git", expires=expires, repo=task.repo.clone_url)
+    model_lease = keys.lease(name, "model", expires=expires)
+    repo = task.repo.model_copy(update={"clone_url": proxy_clone_url(settings, task.repo.clone_url)})
     labels = {
         "app.kubernetes.io/name": APP,
         "app.kubernetes.io/component": COMPONENT,
@@ -134,6 +155,7 @@ def build_job(
         V1VolumeMount(name="work", mount_path=WORK_MOUNT),
         V1VolumeMount(name="tmp", mount_path=TMP_MOUNT),
     ]
+    agent_mounts = [*mounts, V1VolumeMount(name="result", mount_path=RESULT_MOUNT)]
     python = settings.k8s_job_python
     clone = V1Container(
         name=CLONE_CONTAINER,
@@ -143,8 +165,8 @@ def build_job(
         env=[
             V1EnvVar(name="HOME", value=TMP_MOUNT),
             V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
-            V1EnvVar(name="CLONE_REPO", value=task.repo.model_dump_json()),
-            _secret_env("GITLAB_TOKEN", settings.k8s_secret_name, "GITLAB_TOKEN"),
+            V1EnvVar(name="CLONE_REPO", value=repo.model_dump_json()),
+            V1EnvVar(name="CLONE_TOKEN", value=git_lease),
         ],
         resources=resources,
         security_context=_container_security(),
@@ -154,12 +176,28 @@ def build_job(
     agent = V1Container(
         name=AGENT_CONTAINER,
         image=image,
-        command=[python, "-m", "executors.job_runner", "--repo", REPO_DIR],
+        command=[python, "-m", "executors.job_runner", "--repo", REPO_DIR, "--out", RESULT_FILE],
         working_dir=settings.k8s_job_workdir,
-        env=_agent_env(settings, task, traceparent),
+        env=_agent_env(settings, task, traceparent, model_lease),
         resources=resources,
         security_context=_container_security(),
-        volume_mounts=mounts,
+        volume_mounts=agent_mounts,
+        termination_message_policy="FallbackToLogsOnError",
+    )
+    result = V1Container(
+        name=RESULT_CONTAINER,
+        image=image,
+        command=[python, "-m", "executors.job_result", "--in", RESULT_FILE],
+        working_dir=settings.k8s_job_workdir,
+        env=[
+            V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
+            V1EnvVar(name=KEY_ENV, value=keys.result_key(name)),
+        ],
+        resources=V1ResourceRequirements(
+            requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
+        ),
+        security_context=_container_security(RESULT_UID),
+        volume_mounts=[V1VolumeMount(name="result", mount_path=RESULT_MOUNT, read_only=True)],
         termination_message_policy="FallbackToLogsOnError",
     )
     pod = V1PodSpec(
@@ -173,11 +211,18 @@ def build_job(
             fs_group=UID,
             seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
         ),
-        init_containers=[clone],
-        containers=[agent],
+        # Init containers run one after the other, the app container after the last: when `result`
+        # starts, the agent container (and every process it started) has ended.
+        init_containers=[clone, agent],
+        containers=[result],
         volumes=[
-            V1Volume(name="work", empty_dir=V1EmptyDirVolumeSource()),
-            V1Volume(name="tmp", empty_dir=V1EmptyDirVolumeSource()),
+            V1Volume(
+                name="work", empty_dir=V1EmptyDirVolumeSource(size_limit=settings.k8s_job_work_size_limit)
+            ),
+            V1Volume(
+                name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit=settings.k8s_job_tmp_size_limit)
+            ),
+            V1Volume(name="result", empty_dir=V1EmptyDirVolumeSource(size_limit=RESULT_SIZE_LIMIT)),
         ],
     )
     return V1Job(

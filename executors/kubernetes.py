@@ -3,10 +3,13 @@
 `run` creates the Job under a name derived from `run_id` (stable across retries of one activity), or
 finds the one an earlier attempt created (409 AlreadyExists), then polls it until it finishes:
 
-* Complete → the result frame is read from the agent container's log and verified (k8s_channel);
-  the Job is left to `ttlSecondsAfterFinished`, so a retry whose completion was lost reads it again.
-* Failed → the reason (DeadlineExceeded, OOMKilled, a failed clone, the runner's error frame, or
-  the log tail, scrubbed of secrets) becomes the error, and the Job is deleted.
+* Complete → the one frame of the `result` container's log is read and verified with the Job's
+  result key (k8s_channel, job_keys); an `ok` result is returned and the Job left to
+  `ttlSecondsAfterFinished`, so a retry whose completion was lost reads it again; an `error` result
+  becomes the error and the Job is deleted.
+* Failed → the reason (DeadlineExceeded, OOMKilled, a failed clone, the agent container's exit and
+  log tail, scrubbed of secrets) becomes the error, and the Job is deleted. Nothing in the agent
+  container's own log is ever taken for a result.
 * A pod that cannot start (unschedulable, image pull failing, missing Secret) fails the run after
   K8S_JOB_PENDING_TIMEOUT seconds (an invalid image name at once), with the Kubernetes reason.
 
@@ -38,8 +41,9 @@ from temporalio import activity
 from contracts.errors import PermanentError
 from contracts.settings import Settings
 from executors.copilot_cli import scrub
-from executors.k8s_channel import MAX_RESULT_BYTES, ChannelError, parse_result, read_frame
-from executors.k8s_spec import AGENT_CONTAINER, CLONE_CONTAINER, build_job
+from executors.job_keys import JobKeys
+from executors.k8s_channel import MAX_RESULT_BYTES, ChannelError, Frame, parse_result, read_frame
+from executors.k8s_spec import AGENT_CONTAINER, CLONE_CONTAINER, RESULT_CONTAINER, build_job
 from executors.tasks import AgentResult, AgentTask
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ class KubernetesExecutor:
         self._lock = threading.Lock()
         self._apis: tuple[BatchV1Api, CoreV1Api] | None = None
         self._image: str | None = None
+        self.keys = JobKeys.from_settings(settings)
 
     # --- configuration ------------------------------------------------------------------------
     def _clients(self) -> tuple[BatchV1Api, CoreV1Api]:
@@ -200,8 +205,15 @@ class KubernetesExecutor:
 
     # --- the run ------------------------------------------------------------------------------
     async def run(self, task: AgentTask, *, run_id: str, traceparent: str | None = None) -> AgentResult:
-        if not self.settings.k8s_secret_name:
-            raise ValueError("TASK_EXECUTOR=kubernetes needs K8S_SECRET_NAME (the Secret with GITLAB_TOKEN)")
+        if not self.settings.copilot_provider_base_url:
+            raise ValueError(
+                "TASK_EXECUTOR=kubernetes needs a BYOK model provider (COPILOT_PROVIDER_BASE_URL): agent "
+                "Jobs hold no credential and reach the model only through the worker's Job proxy"
+            )
+        if not self.settings.k8s_proxy_url:
+            raise ValueError(
+                "TASK_EXECUTOR=kubernetes needs K8S_PROXY_URL (where agent Jobs reach the worker's Job proxy)"
+            )
         image = await asyncio.to_thread(self._job_image)
         job = build_job(
             task,
@@ -210,6 +222,8 @@ class KubernetesExecutor:
             image=image,
             namespace=self.namespace,
             traceparent=traceparent,
+            keys=self.keys,
+            now=time.time(),
         )
         name = job.metadata.name
         # The create runs to its end even if we are cancelled meanwhile, so a cancellation can never
@@ -258,17 +272,27 @@ class KubernetesExecutor:
         try:
             if pod is None:
                 raise ChannelError("its pod is gone")
-            frame = read_frame(
-                self._log(pod, AGENT_CONTAINER, RESULT_TAIL_LINES, MAX_RESULT_BYTES + 256 * 1024)
-            )
-            if frame.status != "ok":
-                raise ChannelError(f"it reported an error: {frame.payload.get('message', '')}")
-            return parse_result(frame)
+            log_text = self._log(pod, RESULT_CONTAINER, RESULT_TAIL_LINES, MAX_RESULT_BYTES + 256 * 1024)
+            frame = read_frame(log_text, self.keys.result_key(name))
+            if frame.status == "ok":
+                return parse_result(frame)
         except ChannelError as exc:
             # Nothing usable to re-read: remove the Job, so the retry runs the agent again.
             self._delete(name)
             message = scrub(f"agent Job {name} succeeded but its result cannot be read: {exc}", self._secrets)
             raise AgentJobFailed(message) from None
+        self._delete(name)
+        raise self._reported_error(name, frame)
+
+    def _reported_error(self, name: str, frame: Frame) -> Exception:
+        """The error of a run whose agent container reported one (signed by the result container)."""
+        kind = str(frame.payload.get("type", ""))
+        message = scrub(str(frame.payload.get("message", ""))[:2000], self._secrets)
+        if kind == "ValueError":
+            return ValueError(f"agent Job {name} refused the run: {message}")
+        if kind == "ResultTooLarge":
+            return PermanentError(f"agent Job {name}: {message}", kind="AgentResultTooLarge")
+        return AgentJobFailed(f"agent Job {name}: {message}")
 
     @property
     def _secrets(self) -> list[str]:
@@ -304,27 +328,16 @@ class KubernetesExecutor:
         return self._agent_failure(name, condition, pod)
 
     def _agent_failure(self, name: str, condition: Any, pod: V1Pod | None) -> Exception:
-        agent = next((s for s in _statuses(pod) if s.name == AGENT_CONTAINER), None)
-        ended = agent.state.terminated if agent and agent.state else None
-        if ended is None:
-            return AgentJobFailed(f"agent Job {name} failed: {condition.reason}: {condition.message}")
-        try:
-            frame = read_frame(self._log(pod, AGENT_CONTAINER, RESULT_TAIL_LINES, 64 * 1024))  # type: ignore[arg-type]
-        except (ChannelError, ApiException):
-            frame = None
-        if frame is not None and frame.status == "error":
-            kind = str(frame.payload.get("type", ""))
-            message = scrub(str(frame.payload.get("message", ""))[:2000], self._secrets)
-            if kind == "ValueError":
-                return ValueError(f"agent Job {name} refused the run: {message}")
-            if kind == "ResultTooLarge":
-                return PermanentError(f"agent Job {name}: {message}", kind="AgentResultTooLarge")
-            return AgentJobFailed(f"agent Job {name}: {message}")
-        tail = self._log_tail(pod, AGENT_CONTAINER)
-        return AgentJobFailed(
-            f"agent Job {name}: container {AGENT_CONTAINER} ended {ended.reason} (exit {ended.exit_code}); "
-            f"log tail: {tail}"
-        )
+        for container in (AGENT_CONTAINER, RESULT_CONTAINER):
+            status = next((s for s in _statuses(pod) if s.name == container), None)
+            ended = status.state.terminated if status and status.state else None
+            if ended is not None and ended.exit_code != 0:
+                tail = self._log_tail(pod, container)
+                return AgentJobFailed(
+                    f"agent Job {name}: container {container} ended {ended.reason} (exit {ended.exit_code}); "
+                    f"log tail: {tail}"
+                )
+        return AgentJobFailed(f"agent Job {name} failed: {condition.reason}: {condition.message}")
 
 
 def _api_message(exc: ApiException) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -42,9 +42,13 @@ def _token_of(value: str) -> str:
 
 
 class ModelProxy:
-    def __init__(self, upstream: str, api_key: str | None) -> None:
+    def __init__(
+        self, upstream: str, api_key: str | None, *, authorize: Callable[[str], bool] | None = None
+    ) -> None:
+        """`authorize` accepts tokens besides this proxy's own leases (the Job proxy's Job leases)."""
         self.upstream = upstream.rstrip("/")
         self._api_key = api_key
+        self._authorize = authorize
         self._leases: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -67,6 +71,18 @@ class ModelProxy:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
         self._runner = runner
+
+    async def attach(self, app: web.Application) -> None:
+        """Serve the proxy's route on `app`, a listener someone else runs (executors.job_proxy)."""
+        app.router.add_route("*", PREFIX + "/{tail:.*}", self._forward)
+        async with self._lock:
+            if self._session is None:
+                self._session = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=30)
+                )
+
+    def _authorized(self, token: str) -> bool:
+        return token in self._leases or bool(token and self._authorize and self._authorize(token))
 
     async def stop(self) -> None:
         async with self._lock:
@@ -97,7 +113,7 @@ class ModelProxy:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         presented = next((request.headers[h] for h in AUTH_HEADERS if h in request.headers), "")
-        if _token_of(presented) not in self._leases:
+        if not self._authorized(_token_of(presented)):
             return web.json_response(
                 {"error": {"message": "unknown or expired lease", "type": "auth"}}, status=401
             )

@@ -17,16 +17,20 @@ from kubernetes.client import ApiClient
 
 from contracts.settings import REPO_ROOT, Settings
 from executors import k8s_channel
+from executors.job_keys import JobKeys
 from executors.k8s_channel import (
     MAX_RESULT_BYTES,
     ChannelError,
     ResultTooLarge,
     decode_task,
     encode_task,
-    error_frame,
+    error_payload,
     parse_result,
     read_frame,
-    result_frame,
+    read_result_file,
+    result_payload,
+    signed_frame,
+    write_result,
 )
 from executors.k8s_spec import build_job, job_name, label_value
 from executors.report_tool import FinishReview
@@ -34,6 +38,8 @@ from executors.tasks import AgentResult, PriorThread, RepoRef, ReviewTask
 
 CANARY = "glpat-canary-0123456789"
 SHA = "a" * 40
+KEYS = JobKeys(b"unit-test-job-key-0123456789")
+NOW = 1_800_000_000
 
 
 def settings(**overrides) -> Settings:
@@ -42,7 +48,7 @@ def settings(**overrides) -> Settings:
         "copilot_provider_type": "openai",
         "copilot_provider_base_url": "http://model.example/v1",
         "copilot_provider_api_key": "sk-provider-key",
-        "k8s_secret_name": "agent-secrets",
+        "k8s_proxy_url": "http://gca-job-proxy.agents.svc:8081",
         **overrides,
     }
     return Settings(_env_file=None, **values)
@@ -68,6 +74,8 @@ def job_dict(run_id: str = "review-1-7-" + SHA + "-3", **setting_overrides) -> d
         image="registry.example/gca:1.0",
         namespace="agents",
         traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+        keys=KEYS,
+        now=NOW,
     )
     return ApiClient().sanitize_for_serialization(job)
 
@@ -113,19 +121,32 @@ def test_job_has_the_issue_7_shape() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1000
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {v["name"]: v for v in pod["volumes"]} == {
-        "work": {"name": "work", "emptyDir": {}},
-        "tmp": {"name": "tmp", "emptyDir": {}},
+        "work": {"name": "work", "emptyDir": {"sizeLimit": "4Gi"}},
+        "tmp": {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        "result": {"name": "result", "emptyDir": {"sizeLimit": "16Mi"}},
     }
-    for container in containers(job).values():
+    assert [c["name"] for c in pod["initContainers"]] == ["clone", "agent"]  # one after the other,
+    assert [c["name"] for c in pod["containers"]] == ["result"]  # then the result container
+    for name, container in containers(job).items():
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True
         assert security["allowPrivilegeEscalation"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
-        assert security["runAsUser"] == 1000
-        assert container["resources"]["limits"] == {"cpu": "1", "memory": "3Gi"}
+        assert security["runAsUser"] == (1001 if name == "result" else 1000)
+        if name != "result":
+            assert container["resources"]["limits"] == {"cpu": "1", "memory": "3Gi"}
         assert container["image"] == "registry.example/gca:1.0"
         assert container["workingDir"] == "/app"  # the Dockerfile's WORKDIR
         assert container["command"][:2] == ["python", "-m"]
+    result_mounts = containers(job)["result"]["volumeMounts"]
+    assert result_mounts == [{"name": "result", "mountPath": "/result", "readOnly": True}]
+
+
+def test_every_empty_dir_has_a_size_limit() -> None:
+    job = job_dict(k8s_job_work_size_limit="9Gi", k8s_job_tmp_size_limit="300Mi")
+    volumes = job["spec"]["template"]["spec"]["volumes"]
+    assert all(v["emptyDir"].get("sizeLimit") for v in volumes)
+    assert {v["name"]: v["emptyDir"]["sizeLimit"] for v in volumes}["work"] == "9Gi"
 
 
 def test_labels_select_the_network_policy_and_identify_the_run() -> None:
@@ -164,36 +185,54 @@ def test_label_values_are_sanitised(text: str) -> None:
     assert value == "" or re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", value)
 
 
-def test_only_the_clone_step_gets_the_gitlab_token_and_only_by_reference() -> None:
-    job = job_dict()
-    assert CANARY not in json.dumps(job)
-    clone, agent = containers(job)["clone"], containers(job)["agent"]
-    token = [e for e in clone["env"] if e["name"] == "GITLAB_TOKEN"]
-    assert token == [
-        {
-            "name": "GITLAB_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": "agent-secrets", "key": "GITLAB_TOKEN"}},
-        }
-    ]
-    agent_env = {e["name"]: e for e in agent["env"]}
-    assert "GITLAB_TOKEN" not in agent_env and "GITHUB_TOKEN" not in agent_env
-    assert (
-        agent_env["COPILOT_PROVIDER_API_KEY"]["valueFrom"]["secretKeyRef"]["key"]
-        == "COPILOT_PROVIDER_API_KEY"
+def test_the_job_holds_no_credential_only_leases_and_its_result_key() -> None:
+    job = job_dict(github_token="ghp_canary_github", k8s_job_key="worker-job-key-canary-0123")
+    text = json.dumps(job)
+    for canary in (CANARY, "sk-provider-key", "ghp_canary_github", "worker-job-key-canary-0123"):
+        assert canary not in text
+    assert "secretKeyRef" not in text and "envFrom" not in text
+    env = {name: {e["name"]: e.get("value") for e in c["env"]} for name, c in containers(job).items()}
+    name = job["metadata"]["name"]
+    git = KEYS.verify(env["clone"]["CLONE_TOKEN"], "git", now=NOW)
+    assert git is not None and git.job == name and git.repo == "https://gitlab.example/group/app.git"
+    assert json.loads(env["clone"]["CLONE_REPO"])["clone_url"] == (
+        "http://gca-job-proxy.agents.svc:8081/git/group/app.git"
     )
-    assert agent_env["COPILOT_PROVIDER_BASE_URL"]["value"] == "http://model.example/v1"
-    assert agent_env["TRACEPARENT"]["value"].startswith("00-")
-    assert "sk-provider-key" not in json.dumps(job)
+    model = KEYS.verify(env["agent"]["COPILOT_PROVIDER_API_KEY"], "model", now=NOW)
+    assert model is not None and model.job == name
+    assert env["agent"]["COPILOT_PROVIDER_BASE_URL"] == "http://gca-job-proxy.agents.svc:8081/p"
+    assert env["agent"]["TRACEPARENT"].startswith("00-")
+    # The result key: only in the result container, and only this Job's.
+    assert env["result"]["JOB_RESULT_KEY"] == KEYS.result_key(name)
+    assert all("JOB_RESULT_KEY" not in env[c] for c in ("clone", "agent"))
+    assert KEYS.result_key(name) != KEYS.result_key(name + "x")
 
 
-def test_without_byok_the_agent_gets_the_github_token_by_reference() -> None:
-    job = job_dict(copilot_provider_base_url="", copilot_provider_type="", github_token="ghp_x")
-    agent_env = {e["name"]: e for e in containers(job)["agent"]["env"]}
-    assert agent_env["GITHUB_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "agent-secrets",
-        "key": "GITHUB_TOKEN",
-    }
-    assert "COPILOT_PROVIDER_API_KEY" not in agent_env and "ghp_x" not in json.dumps(job)
+def test_leases_expire_after_the_jobs_deadline_and_are_scoped() -> None:
+    job = job_dict(k8s_job_timeout=900, k8s_job_pending_timeout=300)
+    env = {e["name"]: e.get("value") for e in containers(job)["agent"]["env"]}
+    lease = env["COPILOT_PROVIDER_API_KEY"]
+    assert KEYS.verify(lease, "model", now=NOW + 900 + 300) is not None
+    assert KEYS.verify(lease, "model", now=NOW + 900 + 300 + 301) is None  # deadline + margin, no more
+    assert KEYS.verify(lease, "git", now=NOW) is None  # a model lease clones nothing
+    assert JobKeys(b"another-workers-key-000").verify(lease, "model", now=NOW) is None
+    claims = lease.split(".")[1]
+    forged = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {
+                    "job": "x",
+                    "scope": "git",
+                    "repo": "https://gitlab.example/secret/payments.git",
+                    "exp": 2**40,
+                }
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    assert KEYS.verify(lease.replace(claims, forged), "git", now=NOW) is None
+    assert KEYS.verify("joblease.bad", "model") is None and KEYS.verify("", "model") is None
 
 
 def test_stand_in_settings_reach_the_command_and_working_directory() -> None:
@@ -205,6 +244,8 @@ def test_stand_in_settings_reach_the_command_and_working_directory() -> None:
         "executors.job_runner",
         "--repo",
         "/workspace/repo",
+        "--out",
+        "/result/result.json",
     ]
     assert agent["workingDir"] == "/srv/app"
 
@@ -240,18 +281,40 @@ def test_hostile_task_values_are_refused(value: str, message: str) -> None:
 
 
 # --- the result channel -------------------------------------------------------------------------
+RESULT_KEY = KEYS.result_key("review-job")
+
+
 def result() -> AgentResult:
     return AgentResult(kind="review", reports=[FinishReview(summary="Fine — ünïcode")], final_message="done")
 
 
+def frame_of(outcome: dict, key: str = RESULT_KEY) -> str:
+    return signed_frame(outcome["status"], json.dumps(outcome["payload"]).encode(), key)
+
+
 def test_result_frame_round_trips_after_other_log_lines() -> None:
-    log = "WARNING something\n" + result_frame(result())
-    assert parse_result(read_frame(log)) == result()
+    log = "WARNING something\n" + frame_of(result_payload(result()))
+    assert parse_result(read_frame(log, RESULT_KEY)) == result()
 
 
-def test_the_last_frame_wins() -> None:
-    log = error_frame("AgentFailed", "first") + result_frame(result())
-    assert read_frame(log).status == "ok"
+def test_exactly_one_frame_is_accepted_a_second_one_fails_clearly() -> None:
+    genuine = frame_of(result_payload(result()))
+    for log in (genuine + genuine, frame_of(error_payload("AgentFailed", "first")) + genuine):
+        with pytest.raises(ChannelError, match="holds 2 frames; exactly one is accepted"):
+            read_frame(log, RESULT_KEY)
+
+
+def test_a_frame_without_the_jobs_signature_is_refused() -> None:
+    genuine = frame_of(result_payload(result()))
+    unsigned = re.sub(r" hmac=[0-9a-f]{64}", "", genuine)  # the old, unauthenticated format
+    with pytest.raises(ChannelError, match="malformed or unsigned"):
+        read_frame(unsigned, RESULT_KEY)
+    other_job = frame_of(result_payload(result()), KEYS.result_key("another-job"))
+    with pytest.raises(ChannelError, match="signature check"):
+        read_frame(other_job, RESULT_KEY)
+    zeros = re.sub(r"hmac=[0-9a-f]{64}", "hmac=" + "0" * 64, genuine)
+    with pytest.raises(ChannelError, match="signature check"):
+        read_frame(zeros, RESULT_KEY)
 
 
 @pytest.mark.parametrize(
@@ -265,19 +328,36 @@ def test_the_last_frame_wins() -> None:
 )
 def test_a_damaged_frame_is_refused_not_trusted(mangle, message: str) -> None:
     with pytest.raises(ChannelError, match=message):
-        read_frame(mangle(result_frame(result())))
+        read_frame(mangle(frame_of(result_payload(result()))), RESULT_KEY)
 
 
 def test_an_oversized_result_is_refused_never_truncated() -> None:
     big = AgentResult(kind="implement", patch="x" * (MAX_RESULT_BYTES + 1))
     with pytest.raises(ResultTooLarge, match="exceeds the"):
-        result_frame(big)
+        result_payload(big)
 
 
-def test_error_frames_carry_type_and_bounded_message() -> None:
-    frame = read_frame(error_frame("AgentNoResult", "m" * 10_000))
+def test_error_results_carry_type_and_bounded_message() -> None:
+    frame = read_frame(frame_of(error_payload("AgentNoResult", "m" * 10_000)), RESULT_KEY)
     assert frame.status == "error" and frame.payload["type"] == "AgentNoResult"
     assert len(frame.payload["message"]) == 4000
+
+
+def test_the_result_file_is_read_safely(tmp_path) -> None:
+    path = tmp_path / "result.json"
+    write_result(path, result_payload(result()))
+    status, payload = read_result_file(path)
+    assert status == "ok" and AgentResult.model_validate_json(payload) == result()
+    (tmp_path / "secret").write_text('{"status": "ok", "payload": {}}')
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "secret")  # e.g. to /proc/self/environ of the result container
+    with pytest.raises(ChannelError, match="no result file"):
+        read_result_file(link)
+    with pytest.raises(ChannelError, match="no result file"):
+        read_result_file(tmp_path / "missing.json")
+    (tmp_path / "shape.json").write_text("[1]")
+    with pytest.raises(ChannelError, match="result shape"):
+        read_result_file(tmp_path / "shape.json")
 
 
 # --- the two container entrypoints, as processes ------------------------------------------------
@@ -293,16 +373,33 @@ def run_module(module: str, args: list[str], env: dict[str, str]) -> subprocess.
     )
 
 
-def test_runner_answers_a_malformed_task_with_a_value_error_frame(tmp_path) -> None:
+def test_runner_answers_a_malformed_task_with_a_value_error_result(tmp_path) -> None:
+    out = tmp_path / "result.json"
     done = run_module(
         "executors.job_runner",
-        ["--repo", str(tmp_path)],
+        ["--repo", str(tmp_path), "--out", str(out)],
         {"AGENT_TASK": "%%%", "COPILOT_PROVIDER_API_KEY": "sk-secret-in-runner"},
     )
-    assert done.returncode == 1
-    frame = read_frame(done.stdout)
-    assert frame.status == "error" and frame.payload["type"] == "ValueError"
-    assert "AGENT_TASK is not base64 gzip" in frame.payload["message"]
+    assert done.returncode == 0, done.stderr  # the result container runs next and signs the error
+    assert "BEGIN AGENT RESULT" not in done.stdout  # the runner never prints a frame
+    status, payload = read_result_file(out)
+    assert status == "error" and json.loads(payload)["type"] == "ValueError"
+    assert "AGENT_TASK is not base64 gzip" in json.loads(payload)["message"]
+
+
+def test_result_container_prints_one_signed_frame_and_drops_its_key(tmp_path) -> None:
+    out = tmp_path / "result.json"
+    write_result(out, result_payload(result()))
+    done = run_module("executors.job_result", ["--in", str(out)], {"JOB_RESULT_KEY": RESULT_KEY})
+    assert done.returncode == 0 and parse_result(read_frame(done.stdout, RESULT_KEY)) == result()
+    assert RESULT_KEY not in done.stdout + done.stderr
+
+    missing = run_module(
+        "executors.job_result", ["--in", str(tmp_path / "none.json")], {"JOB_RESULT_KEY": RESULT_KEY}
+    )
+    frame = read_frame(missing.stdout, RESULT_KEY)
+    assert frame.status == "error" and frame.payload["type"] == "AgentNoResult"
+    assert run_module("executors.job_result", ["--in", str(out)], {}).returncode == 1  # no key, no frame
 
 
 def test_clone_step_refuses_a_malformed_repository_reference(tmp_path) -> None:
@@ -329,9 +426,20 @@ def test_clone_step_reports_a_503_as_transient_without_the_token(tmp_path) -> No
     done = run_module(
         "executors.clone_step",
         ["--dest", str(tmp_path / "repo")],
-        {"CLONE_REPO": ref.model_dump_json(), "GITLAB_TOKEN": CANARY},
+        {"CLONE_REPO": ref.model_dump_json(), "CLONE_TOKEN": CANARY},
     )
     server.shutdown()
     assert done.returncode == 75, done.stdout + done.stderr
     assert "clone step: git fetch failed" in done.stdout and "503" in done.stdout
     assert CANARY not in done.stdout + done.stderr
+
+
+def test_workers_agree_on_the_job_key_without_configuration() -> None:
+    """Derived from the GitLab token every replica holds: a replica (or the worker replacing a
+    crashed one) verifies what another issued; K8S_JOB_KEY overrides it."""
+    lease = JobKeys.from_settings(settings()).lease("job", "model", expires=NOW + 60)
+    assert JobKeys.from_settings(settings()).verify(lease, "model", now=NOW) is not None
+    assert JobKeys.from_settings(settings(gitlab_token="glpat-other")).verify(lease, "model", now=NOW) is None
+    explicit = JobKeys.from_settings(settings(k8s_job_key="explicit-key-0123456789"))
+    assert explicit.verify(lease, "model", now=NOW) is None
+    assert CANARY not in lease

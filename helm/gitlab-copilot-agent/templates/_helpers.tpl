@@ -137,6 +137,9 @@ seccompProfile:
 - name: temporal-tls
   secret:
     secretName: {{ .Values.temporal.tls.existingSecret }}
+    # Readable by the pod's group (fsGroup) only; mounted into the API, worker and bootstrap pods,
+    # never into agent Jobs (they mount no Secret at all).
+    defaultMode: 0440
 {{- end }}
 {{- end -}}
 
