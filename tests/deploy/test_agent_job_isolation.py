@@ -78,11 +78,11 @@ def test_the_worker_role_reads_no_secret_and_execs_nothing(rendered):
     assert by_kind(manifests, "ClusterRole") == [] and by_kind(manifests, "ClusterRoleBinding") == []
 
 
-def test_temporal_client_certificates_reach_only_the_services_own_pods(render_tool, chart_with_stub):
+def test_temporal_client_certificates_reach_only_the_services_own_pods(render_tool, chart):
     values = {
         "temporal": {"enabled": False, "address": "t:7233", "tls": {"enabled": True, "existingSecret": "tls"}}
     }
-    manifests = render_tool.render(chart_with_stub, values, name=RELEASE, namespace=NAMESPACE)
+    manifests = render_tool.render(chart, values, name=RELEASE, namespace=NAMESPACE)
     mounted = {}
     for name, spec in pod_specs(manifests):
         volumes = [v for v in spec.get("volumes", []) if v.get("secret", {}).get("secretName") == "tls"]
@@ -103,9 +103,9 @@ def test_temporal_client_certificates_reach_only_the_services_own_pods(render_to
     assert settings.temporal_tls_key == "/etc/temporal-tls/tls.key"
 
 
-def test_the_admission_policy_pins_worker_created_jobs_to_the_agent_job_shape(render_tool, chart_with_stub):
+def test_the_admission_policy_pins_worker_created_jobs_to_the_agent_job_shape(render_tool, chart):
     manifests = render_tool.render(
-        chart_with_stub, {"rbac": {"admissionPolicy": True}}, name=RELEASE, namespace=NAMESPACE
+        chart, {"rbac": {"admissionPolicy": True}}, name=RELEASE, namespace=NAMESPACE
     )
     (policy,) = by_kind(manifests, "ValidatingAdmissionPolicy")
     (binding,) = by_kind(manifests, "ValidatingAdmissionPolicyBinding")
@@ -127,5 +127,5 @@ def test_the_admission_policy_pins_worker_created_jobs_to_the_agent_job_shape(re
         "agent-job",
     ):
         assert needle in checks, needle
-    default = render_tool.render(chart_with_stub, {}, name=RELEASE, namespace=NAMESPACE)
+    default = render_tool.render(chart, {}, name=RELEASE, namespace=NAMESPACE)
     assert by_kind(default, "ValidatingAdmissionPolicy") == []  # opt-in: cluster-scoped
