@@ -255,7 +255,14 @@ class ReviewActivities:
         memory = self._memory(gl, mr, data.head_sha)
         changes = mr.changes()["changes"]
         plan = plan_findings(data.run.findings, changes, mr.diff_refs, memory, data.head_sha)
-        result = PostReviewResult(duplicates_dropped=plan.duplicates, already_posted=plan.already_posted)
+        # What an earlier attempt of this review posted counts as delivered by this review.
+        earlier_inline = sum(1 for thread in plan.earlier if thread.inline)
+        result = PostReviewResult(
+            duplicates_dropped=plan.duplicates,
+            already_posted=plan.already_posted,
+            inline=earlier_inline,
+            fallback=len(plan.earlier) - earlier_inline,
+        )
         writes = self._writes(gl)
         for item in plan.to_post:
             text, marker = render_finding(item, data.head_sha)
@@ -274,11 +281,13 @@ class ReviewActivities:
                     text, marker = render_finding(item, data.head_sha)
             writes.discussion(mr, text, marker)
             result.fallback += 1
+        self._apply_resolutions(writes, mr, memory, data, result)
+        self._upsert_summary(writes, mr, memory, data, result)
+        # Recorded by the attempt that completes, with everything this review delivered, so a
+        # retry neither drops what an earlier attempt posted nor counts it twice.
         metrics.review_findings.add(result.inline, {"placement": "inline"})
         metrics.review_findings.add(result.fallback, {"placement": "fallback"})
         metrics.review_positions_rejected.add(result.rejected_positions)
-        self._apply_resolutions(writes, mr, memory, data, result)
-        self._upsert_summary(writes, mr, memory, data, result)
         return result
 
     def _apply_resolutions(

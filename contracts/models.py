@@ -118,10 +118,14 @@ class PostReviewInput(_Model):
 
 
 class PostReviewResult(_Model):
+    """What the review delivered, across all attempts of post_review: `inline` and `fallback` count
+    every finding of this review on the MR, whichever attempt posted it; `already_posted` says how
+    many of them an earlier attempt had posted."""
+
     superseded: bool = False
     inline: int = 0
     fallback: int = 0
-    rejected_positions: int = 0
+    rejected_positions: int = 0  # by this attempt
     duplicates_dropped: int = 0
     already_posted: int = 0
     resolved: int = 0

@@ -37,6 +37,7 @@ class OwnThread:
     resolved: bool
     resolved_by_agent: bool
     outdated: bool
+    inline: bool = False  # on a diff line (a DiffNote), not a general comment
     human_replies: list[str] = field(default_factory=list)
     resolution_replied_for: set[str] = field(default_factory=set)  # head SHAs already answered
 
@@ -127,6 +128,7 @@ def read_memory(discussions: list[dict[str, Any]], agent_id: int | None, head_sh
             resolved=bool(first.get("resolved")),
             resolved_by_agent=isinstance(resolved_by, dict) and resolved_by.get("id") == agent_id,
             outdated=bool(position) and position.get("head_sha") not in (None, head_sha),
+            inline=bool(position),
         )
         for note in notes[1:]:
             if _author_id(note) == agent_id:

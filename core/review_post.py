@@ -12,7 +12,7 @@ from core import markers
 from core.diff_positions import DiffIndex, DiffParseError, resolve
 from core.fingerprint import fingerprint, normalise_text, similar
 from core.outbound_text import code_span, model_text, one_line
-from core.review_memory import ReviewMemory
+from core.review_memory import OwnThread, ReviewMemory
 from core.suggestions import suggestion_markdown
 
 NEAR_LINES = 3
@@ -36,6 +36,9 @@ class FindingPlan:
     to_post: list[PlannedFinding]
     duplicates: int = 0
     already_posted: int = 0
+    # Findings of this very review (same head SHA) an earlier attempt posted: they count as
+    # delivered by this review, so a retried attempt's receipt matches what is on the MR.
+    earlier: list[OwnThread] = dataclasses.field(default_factory=list)
 
 
 def _code_at(index: DiffIndex | None, finding: Finding) -> str:
@@ -79,6 +82,7 @@ def plan_findings(
         if fp in existing:
             if existing[fp].reviewed_sha == head_sha:
                 plan.already_posted += 1  # a retried attempt of this very review posted it
+                plan.earlier.append(existing[fp])
             else:
                 plan.duplicates += 1
             continue

@@ -142,6 +142,28 @@ async def test_review_writes_lose_their_replies_and_happen_once(stack):
     assert "| New findings | 2 (1 inline, 1 as general comments) |" in summaries(stack, mr.iid)[0]["body"]
 
 
+async def test_a_retried_post_review_reports_what_the_review_delivered(stack):
+    """Receipts across attempts: the first post_review attempt posts both findings and then cannot
+    post the summary (GitLab refuses it more often than the door sends); the retried attempt finds
+    the findings already there and still reports them as this review's."""
+    stack.gitlab.commit(APP, "feature", {"app/calc.py": DIV}, "feat: add div", author=DEVELOPER)
+    mr = stack.gitlab.create_mr(APP, "feature", title="Add div", author=DEVELOPER)
+    stack.gitlab.fail_next(3, 503, path_contains=f"/merge_requests/{mr.iid}/notes", method="POST")
+    stack.model.brain.brain.when(
+        finding("app/calc.py", 10, "Division by zero is not handled"),
+        finding("app/calc.py", 2, "Outside the diff: a general note"),
+        finish("Adds div."),
+        tool_offered="reviewer-finish_review",
+    )
+    result = await review(stack, mr.iid)
+
+    assert len(stack.gitlab.discussions(APP, mr.iid)) == 3  # two findings and the summary, once each
+    assert result.posted.inline == 1 and result.posted.fallback == 1
+    assert result.posted.already_posted == 2  # ... both posted by the first attempt
+    (summary,) = summaries(stack, mr.iid)
+    assert "| New findings | 2 (1 inline, 1 as general comments) |" in summary["body"]
+
+
 class _Resolver:
     """Finds the division bug on the first push; on the second reports it resolved."""
 

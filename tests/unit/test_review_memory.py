@@ -171,9 +171,9 @@ class TestPlan:
         earlier = finding_thread(first.fingerprint, sha="c" * 40)
         same_run = finding_thread(first.fingerprint, sha=HEAD)
         assert plan_findings([f], CHANGES, REFS, read_memory([earlier], AGENT, HEAD), HEAD).duplicates == 1
-        assert (
-            plan_findings([f], CHANGES, REFS, read_memory([same_run], AGENT, HEAD), HEAD).already_posted == 1
-        )
+        retried = plan_findings([f], CHANGES, REFS, read_memory([same_run], AGENT, HEAD), HEAD)
+        assert retried.already_posted == 1 and not retried.to_post
+        assert [t.fingerprint for t in retried.earlier] == [first.fingerprint]  # counted as delivered
         twice = plan_findings([f, f], CHANGES, REFS, read_memory([], AGENT, HEAD), HEAD)
         assert len(twice.to_post) == 1 and twice.duplicates == 1
 
