@@ -5,6 +5,8 @@ Run with `uvicorn api.app:create_app --factory`. Nothing imports `api/`; it impo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,9 +36,15 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Lazy: the API starts (and /health answers) while Temporal is still down; /ready tells.
         app.state.temporal = temporal_client or await temporal.connect(
-            settings, lazy=True, runtime=temporal_runtime()
+            settings, lazy=True, runtime=temporal_runtime(), fail_fast=True
         )
-        yield
+        warm = asyncio.create_task(_keep_warm(app.state.temporal))
+        try:
+            yield
+        finally:
+            warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm
 
     app = FastAPI(
         title="gitlab-copilot-agent",
@@ -56,6 +64,18 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         app, excluded_urls="health,ready,metrics", exclude_spans=["receive", "send"]
     )
     return app
+
+
+KEEP_WARM_S = 10.0
+
+
+async def _keep_warm(client: Client) -> None:
+    """Keep the connection to Temporal open (and re-open it after an outage) off the request path,
+    so a webhook neither waits for a connection handshake nor finds a stale channel."""
+    while True:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.service_client.check_health(), 2.0)
+        await asyncio.sleep(KEEP_WARM_S)
 
 
 def _mount_codec_server(app: FastAPI, settings: Settings) -> None:
