@@ -25,7 +25,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from contracts import temporal
-from contracts.ids import implement_id, review_id
+from contracts.discussion import MRDiscussionInput
+from contracts.ids import discussion_id, implement_id, review_id
 from contracts.models import ReviewMRInput, Trigger
 from contracts.settings import Settings
 from contracts.temporal import review_search_attributes
@@ -144,6 +145,15 @@ class ReviewCase:
 
 
 @dataclass
+class DiscussionCase:
+    index: int
+    token: str
+    iid: int  # the MR of a review case
+    note_id: int
+    workflow_id: str
+
+
+@dataclass
 class ImplementCase:
     index: int
     token: str
@@ -209,6 +219,7 @@ class FaultRig:
         self.agent_slots = agent_slots
         self.figures = Figures()
         self.reviews: list[ReviewCase] = []
+        self.discussions: list[DiscussionCase] = []
         self.implementations: list[ImplementCase] = []
         self.jira_project = unique_project_key()
         self.settings: Settings | None = None
@@ -278,6 +289,18 @@ class FaultRig:
         self.reviews.append(case)
         return case
 
+    def add_discussion(self, review: ReviewCase) -> DiscussionCase:
+        """A developer's question to the agent on the MR of `review`."""
+        index = len(self.discussions) + 1
+        token = f"FID{index:03d}Z"
+        note = self.gitlab.add_note(APP, review.iid, DEVELOPER, f"@{AGENT} what does {token} do?")
+        turns = [Reply.call("discussion-reply", body=f"{token} parses input."), Reply.text("ok")]
+        self.brain.script(token, turns, tool_offered="discussion-reply")
+        pid = self.gitlab.store.project(APP).id
+        case = DiscussionCase(index, token, review.iid, note.id, discussion_id(pid, note.id))
+        self.discussions.append(case)
+        return case
+
     def add_implementation(self) -> ImplementCase:
         index = len(self.implementations) + 1
         token = f"FII{index:03d}Z"
@@ -298,6 +321,16 @@ class FaultRig:
             id=case.workflow_id,
             task_queue=self.settings.temporal_task_queue,
             search_attributes=review_search_attributes(pid, case.iid, case.sha, "webhook"),
+        )
+
+    async def start_discussion(self, case: DiscussionCase) -> None:
+        assert self.client and self.settings
+        pid = self.gitlab.store.project(APP).id
+        await self.client.start_workflow(
+            "MRDiscussion",
+            MRDiscussionInput(project_id=pid, mr_iid=case.iid, note_id=case.note_id),
+            id=case.workflow_id,
+            task_queue=self.settings.temporal_task_queue,
         )
 
     async def start_implementation(self, case: ImplementCase) -> None:
@@ -361,7 +394,7 @@ class FaultRig:
     async def wait_all(self, timeout: float) -> dict[str, WorkflowExecutionStatus]:
         """The final status of every run (waiting through Temporal outages)."""
         assert self.client is not None
-        ids = [c.workflow_id for c in self.reviews] + [c.workflow_id for c in self.implementations]
+        ids = [c.workflow_id for c in [*self.reviews, *self.discussions, *self.implementations]]
         done: dict[str, WorkflowExecutionStatus] = {}
         deadline = time.monotonic() + timeout
         while len(done) < len(ids):
@@ -392,7 +425,10 @@ class Audit:
     completed: int = 0
     failed_cleanly: int = 0
     problems: list[str] = field(default_factory=list)
-    duplicate_notes: int = 0
+    duplicate_notes: int = (
+        0  # findings (by fingerprint), summaries, failure notes, replies, any identical note
+    )
+    duplicate_awards: int = 0
     duplicate_branches: int = 0
     duplicate_mrs: int = 0
     duplicate_jira_comments: int = 0
@@ -403,7 +439,11 @@ class Audit:
     @property
     def duplicates(self) -> int:
         return (
-            self.duplicate_notes + self.duplicate_branches + self.duplicate_mrs + self.duplicate_jira_comments
+            self.duplicate_notes
+            + self.duplicate_awards
+            + self.duplicate_branches
+            + self.duplicate_mrs
+            + self.duplicate_jira_comments
         )
 
 
@@ -423,6 +463,14 @@ def audit_review(rig: FaultRig, case: ReviewCase, status: WorkflowExecutionStatu
     )
     audit.duplicate_notes += max(0, len(summaries) - 1) + max(0, len(failures) - 1)
     audit.duplicate_notes += sum(n - 1 for n in fingerprints.values())
+    # Any other write twice (a resolution or discussion reply, ...): two agent notes with one body.
+    others = Counter(
+        n["body"]
+        for n in notes
+        if not any(markers.parse(n["body"], k) for k in (markers.SUMMARY, markers.FAILURE, markers.FINDING))
+    )
+    audit.duplicate_notes += sum(n - 1 for n in others.values())
+    audit.duplicate_awards += _duplicate_awards(rig, case.iid)
     name = f"review {case.token} (!{case.iid})"
     if status == WorkflowExecutionStatus.COMPLETED:
         audit.completed += 1
@@ -447,6 +495,32 @@ def audit_review(rig: FaultRig, case: ReviewCase, status: WorkflowExecutionStatu
         audit.failure_reasons.append(f"{name}: {_reason(failures[0]['body'])}")
     else:
         audit.problems.append(f"{name}: {status.name} with {len(failures)} failure note(s)")
+
+
+def _duplicate_awards(rig: FaultRig, iid: int, note_id: int | None = None) -> int:
+    awards = Counter((a.name, a.user.username) for a in rig.gitlab.award_emoji(APP, iid, note_id))
+    return sum(n - 1 for n in awards.values())
+
+
+def audit_discussion(
+    rig: FaultRig, case: DiscussionCase, status: WorkflowExecutionStatus, audit: Audit
+) -> None:
+    thread = next(
+        d for d in rig.gitlab.discussions(APP, case.iid) if any(n["id"] == case.note_id for n in d["notes"])
+    )
+    replies = [n for n in _own(thread["notes"]) if markers.parse(n["body"], markers.REPLY)]
+    audit.duplicate_notes += max(0, len(replies) - 1)
+    audit.duplicate_awards += _duplicate_awards(rig, case.iid, case.note_id)
+    name = f"discussion {case.token} (note {case.note_id})"
+    if status == WorkflowExecutionStatus.COMPLETED:
+        audit.completed += 1
+        if len(replies) != 1 or case.token not in replies[0]["body"]:
+            audit.problems.append(f"{name}: {len(replies)} replies")
+    elif status == WorkflowExecutionStatus.FAILED and len(replies) == 1:
+        audit.failed_cleanly += 1  # the reply is the failure message
+        audit.failure_reasons.append(f"{name}: {_reason(replies[0]['body'])}")
+    else:
+        audit.problems.append(f"{name}: {status.name} with {len(replies)} replies")
 
 
 def audit_implementation(
@@ -494,6 +568,8 @@ def audit_all(rig: FaultRig, statuses: dict[str, WorkflowExecutionStatus]) -> Au
     audit = Audit(runs=len(statuses))
     for case in rig.reviews:
         audit_review(rig, case, statuses[case.workflow_id], audit)
+    for case in rig.discussions:
+        audit_discussion(rig, case, statuses[case.workflow_id], audit)
     for case in rig.implementations:
         audit_implementation(rig, case, statuses[case.workflow_id], audit)
     return audit
@@ -502,7 +578,11 @@ def audit_all(rig: FaultRig, statuses: dict[str, WorkflowExecutionStatus]) -> Au
 def figures_block(rig: FaultRig, audit: Audit, seconds: float, title: str) -> str:
     gitlab, jira, fig = rig.gitlab.faults.served, rig.jira.faults.served, rig.figures  # type: ignore[attr-defined]
     rows = [
-        ("runs", f"{audit.runs} ({len(rig.reviews)} ReviewMR, {len(rig.implementations)} ImplementIssue)"),
+        (
+            "runs",
+            f"{audit.runs} ({len(rig.reviews)} ReviewMR, {len(rig.discussions)} MRDiscussion, "
+            f"{len(rig.implementations)} ImplementIssue)",
+        ),
         ("completed / failed cleanly", f"{audit.completed} / {audit.failed_cleanly}"),
         ("worker SIGKILLs", f"{fig.worker_kills} ({', '.join(fig.kill_points) or '-'})"),
         ("Temporal server restarts", str(fig.temporal_restarts)),
@@ -515,7 +595,7 @@ def figures_block(rig: FaultRig, audit: Audit, seconds: float, title: str) -> st
             f"{rig.model.failures_served} of {fig.model_failures} / {fig.model_stalls}",
         ),
         ("findings posted / scripted", f"{audit.findings_posted} / {audit.findings_expected}"),
-        ("duplicate notes", str(audit.duplicate_notes)),
+        ("duplicate notes / awards", f"{audit.duplicate_notes} / {audit.duplicate_awards}"),
         ("duplicate branches / MRs", f"{audit.duplicate_branches} / {audit.duplicate_mrs}"),
         ("duplicate Jira comments", str(audit.duplicate_jira_comments)),
         ("duplicates found", str(audit.duplicates)),

@@ -1,8 +1,11 @@
-"""Reviews and implementations under faults, with deterministic kill points (fast enough for CI).
+"""Reviews, a discussion and implementations under faults, with deterministic kill points (fast
+enough for CI).
 
-Four ReviewMR runs and two ImplementIssue runs share one worker process, while
-  * GitLab answers ~30 % of REST requests with 500/502/429 (Retry-After) and stalls some writes,
-    Jira answers ~30 % of requests with 500/503,
+Four ReviewMR runs, one MRDiscussion and two ImplementIssue runs share one worker process, while
+  * GitLab answers ~10 % of REST requests with 500/502/429 (Retry-After) and stalls some writes,
+    Jira answers ~10 % of requests with 500/503; half of those faults come after the request took
+    effect (the reply is lost: the status, or a dropped connection), and scripted lost replies
+    hit the first thread and Jira comment writes,
   * the worker is SIGKILLed once, at a moment when half of the runs are inside their first model
     request and the other half are posting (review summary notes and the implementation's MR
     stalled by GitLab), and started again,
@@ -10,7 +13,8 @@ Four ReviewMR runs and two ImplementIssue runs share one worker process, while
     recovered agents run,
   * the model fails (500, which the Copilot CLI retries) and stalls on the recovered attempts.
 Then every run must have completed or failed cleanly with exactly one failure message, with zero
-duplicate notes, branches, MRs or Jira comments and every scripted finding on its MR.
+duplicates of any kind (findings, summaries, replies, awards, branches, MRs, Jira comments) and
+every scripted finding on its MR.
 
 Both kill points sit inside heartbeating activities, so the recoveries overlap and cost one heartbeat
 timeout (~30-40 s) in all. `bench/bench_fault_injection.py` is the long, randomised variant.
@@ -34,6 +38,7 @@ pytestmark = pytest.mark.flow
 # see the module docstring of bench/bench_fault_injection.py. The scripted faults below come on top.
 GITLAB_FAULT_RATE = 0.1
 JIRA_FAULT_RATE = 0.1
+LOST_SHARE = 0.5  # of the random faults, those that come after the effect
 POSTING_STALL_S = 15.0  # long enough for all posting runs to reach their stall before the kill
 
 
@@ -45,6 +50,7 @@ async def test_runs_survive_kills_restarts_and_flaky_services(tmp_path):
         held = [rig.add_review(), rig.add_review(), rig.add_implementation()]
         posting_reviews = [rig.add_review(), rig.add_review()]
         posting_impl = rig.add_implementation()
+        rig.add_discussion(posting_reviews[0])
         rig.brain.hold(c.token for c in held)
         app_id, svc_id = rig.gitlab.store.project(APP).id, rig.gitlab.store.project(SVC).id
         # A review's last write is its summary note; an implementation's MR step starts with a lookup.
@@ -53,15 +59,21 @@ async def test_runs_survive_kills_restarts_and_flaky_services(tmp_path):
         for path in stall_paths:
             rig.gitlab.stall_next(1, POSTING_STALL_S, path_contains=path)
         rig.gitlab.fail_next(2, 429, retry_after=1, path_contains="/discussions", method="POST")
+        rig.gitlab.lose_reply_next(2, None, path_contains="/discussions", method="POST")
         rig.gitlab.fail_next(1, 502, path_contains="/merge_requests", method="POST")
-        rig.gitlab.inject_faults(GITLAB_FAULT_RATE, (500, 502, 429), retry_after=1, seed=7)
+        rig.gitlab.inject_faults(
+            GITLAB_FAULT_RATE, (500, 502, 429), retry_after=1, seed=7, lost_share=LOST_SHARE
+        )
         rig.jira.fail_next(1, 429, retry_after=1, method="POST", path_contains="/comment")
-        rig.jira.inject_faults(JIRA_FAULT_RATE, (500, 503), seed=7)
+        rig.jira.lose_next(1, 502, method="POST", path_contains="/comment")
+        rig.jira.inject_faults(JIRA_FAULT_RATE, (500, 503), seed=7, lost_share=LOST_SHARE)
 
         for case in rig.reviews:
             await rig.start_review(case)
         for case in rig.implementations:
             await rig.start_implementation(case)
+        for case in rig.discussions:
+            await rig.start_discussion(case)
 
         async def kill_point() -> bool:
             # Every held run at its first model request and every posting run stalled mid-posting;
@@ -99,8 +111,10 @@ async def test_runs_survive_kills_restarts_and_flaky_services(tmp_path):
 
     assert audit.duplicates == 0, block
     assert not audit.problems, block
-    assert audit.completed + audit.failed_cleanly == audit.runs == 6, block
-    assert audit.completed >= 3, block  # faults at this rate rarely fail a run; most must get through
+    assert audit.completed + audit.failed_cleanly == audit.runs == 7, block
+    assert audit.completed >= 4, block  # faults at this rate rarely fail a run; most must get through
     assert rig.figures.worker_kills == 1 and rig.figures.temporal_restarts == 1
     assert rig.gitlab.faults.served["stall"] == 3, block
     assert sum(rig.gitlab.faults.served.values()) > 10 and sum(rig.jira.faults.served.values()) > 0, block
+    lost = sum(n for kind, n in rig.gitlab.faults.served.items() if kind.startswith("lost reply"))
+    assert lost >= 2, block  # the scripted ones at least
