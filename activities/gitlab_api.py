@@ -17,7 +17,7 @@ from typing import Any
 
 import gitlab
 
-from activities.http_errors import PermanentError
+from activities.http_errors import PermanentError, raise_transient
 from activities.write_door import WriteOutsideDoor, inside_door
 from contracts.settings import Settings
 from executors.tasks import RepoRef
@@ -42,16 +42,26 @@ class _ReadRetriesOnly(gitlab.Gitlab):
         return super().http_request(verb, path, *args, **kwargs)
 
 
+def write_failed_transiently(response: Any, *args: Any, **kwargs: Any) -> None:
+    """`requests` response hook: a write answered 429/5xx leaves python-gitlab as
+    `TransientHTTPError`, which keeps the `Retry-After` python-gitlab's own error drops, so the door
+    waits as long as GitLab asked. Reads pass: python-gitlab retries them itself."""
+    if str(response.request.method).lower() not in READS:
+        raise_transient(response)
+
+
 def gitlab_client(settings: Settings) -> gitlab.Gitlab:
     if settings.gitlab_token is None:
         raise PermanentError("GITLAB_TOKEN is not configured", kind="ConfigurationError")
-    return _ReadRetriesOnly(
+    client = _ReadRetriesOnly(
         settings.gitlab_url,
         private_token=settings.gitlab_token.get_secret_value(),
         ssl_verify=settings.gitlab_ssl_verify,
         timeout=20,
         per_page=100,
     )
+    client.session.hooks["response"].append(write_failed_transiently)
+    return client
 
 
 def mr_repo_ref(project: Any, mr: Any, head_sha: str) -> RepoRef:

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from activities import write_door
-from activities.gitlab_api import gitlab_client
+from activities.gitlab_api import gitlab_client, write_failed_transiently
 from activities.http_errors import TransientHTTPError
 from activities.jira_api import jira_client
 from activities.write_door import WriteOutsideDoor, outcome_unknown, write_once
@@ -94,6 +94,22 @@ def test_gitlab_client_refuses_a_write_outside_the_door_before_sending():
         gl.http_post("/projects/1/merge_requests/2/notes", post_data={"body": "x"})
     with pytest.raises(WriteOutsideDoor):
         gl.http_delete("/projects/1/merge_requests/2/award_emoji/3")
+
+
+@pytest.mark.parametrize(("method", "status", "raises"), [
+    ("POST", 429, True), ("PUT", 502, True), ("DELETE", 503, True), ("POST", 400, False), ("GET", 503, False),
+])  # fmt: skip
+def test_a_failed_gitlab_write_keeps_its_retry_after(method, status, raises):
+    response = requests.Response()
+    response.status_code, response.url = status, "http://gitlab.example/api/v4/projects/1/notes"
+    response.headers["Retry-After"] = "7"
+    response.request = requests.Request(method, response.url).prepare()
+    if not raises:
+        write_failed_transiently(response)  # reads are python-gitlab's to retry; 4xx are certain
+        return
+    with pytest.raises(TransientHTTPError) as err:
+        write_failed_transiently(response)
+    assert err.value.retry_after == 7 and outcome_unknown(err.value)
 
 
 def test_jira_client_refuses_a_write_outside_the_door_before_sending():
