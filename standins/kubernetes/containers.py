@@ -17,6 +17,9 @@ checkout and the running Python's prefix) are the image's files and are never tr
 checkout at /tmp/clone and a mount at /tmp, `/tmp/clone/.venv/bin/python` stays as it is while
 `/tmp/out.txt` becomes `<pod dir>/vol-tmp/out.txt`.
 
+Each command runs under `standins/kubernetes/pid1.py`, which kills whatever it leaves running when it
+exits, as the end of a real container's PID namespace does.
+
 Paths computed at run time (`os.path.join("/work", x)` inside the program) are *not* translated: a
 program should take its directories from arguments or environment, as the agent runner does.
 """

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from standins.kubernetes.meta import now
 from standins.kubernetes.store import Store
 
 POLL_SECONDS = 0.05
+PID1 = Path(__file__).with_name("pid1.py")
 # kubelet's FallbackToLogsOnError keeps the last 80 lines, at most 2048 bytes, of a failed container.
 _FALLBACK_LINES, _FALLBACK_BYTES = 80, 2048
 
@@ -239,9 +242,13 @@ class PodRunner:
             return None
         started = now()
         try:
+            if shutil.which(launch.argv[0], path=launch.env.get("PATH")) is None:
+                raise FileNotFoundError(f"executable file not found: {launch.argv[0]}")
             with open(self.log_path(container["name"]), "ab") as log:
                 process = subprocess.Popen(
-                    launch.argv,
+                    # The container's "PID 1": when its command exits, whatever it left running goes
+                    # too, as with a real container's PID namespace (standins/kubernetes/pid1.py).
+                    [sys.executable, "-S", "-E", str(PID1), "--", *launch.argv],
                     cwd=launch.cwd,
                     env=launch.env,
                     stdin=subprocess.DEVNULL,

@@ -623,6 +623,36 @@ def test_wrongly_typed_fields_are_422_not_a_crash(batch: BatchV1Api, standin: Ku
     assert f"{NS}/typed" not in standin.jobs_created
 
 
+def test_what_a_container_leaves_running_dies_with_it(standin: KubernetesStandin, batch: BatchV1Api) -> None:
+    """As with a container's PID namespace: a setsid, double-forked process does not outlive the
+    container's main process, so nothing of an init container is alive when the next one starts."""
+    escape = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        open(os.environ['K8S_STANDIN_MOUNT_WORK'] + '/pid', 'w').write(str(os.getpid()))\n"
+        "        time.sleep(120)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.5)\n"
+    )
+    probe = "import os, sys; pid = int(open(os.environ['K8S_STANDIN_MOUNT_WORK'] + '/pid').read()); "
+    probe += "print('alive' if os.path.exists(f'/proc/{pid}') else 'gone')"
+    mounts = [{"name": "work", "mountPath": "/work"}]
+    pod_spec = {
+        "volumes": [{"name": "work", "emptyDir": {}}],
+        "initContainers": [
+            {"name": "first", "image": "a", "command": python(escape), "volumeMounts": mounts}
+        ],
+        "containers": [{"name": "next", "image": "a", "command": python(probe), "volumeMounts": mounts}],
+    }
+    batch.create_namespaced_job(NS, job_body("escape", [], pod_spec=pod_spec))
+
+    assert "Complete" in conditions(wait_for(finished(batch, "escape"), timeout=20))
+    [pod_dir] = [p for p in standin.work_dir.iterdir() if p.name.startswith(f"{NS}_escape-")]
+    assert (pod_dir / "logs" / "next.log").read_text() == "gone\n"
+
+
 def test_missing_executable_is_a_start_error(batch: BatchV1Api, core: CoreV1Api) -> None:
     batch.create_namespaced_job(NS, job_body("no-binary", ["/nonexistent/agent-runner"]))
 
