@@ -25,6 +25,7 @@ from activities import build_activities
 from contracts import temporal
 from contracts.hardening import make_undumpable
 from contracts.settings import Settings, TaskExecutor, get_settings
+from core import markers
 from telemetry import setup as setup_telemetry
 from telemetry.temporal_sdk import temporal_runtime
 from telemetry.workflow_outcomes import WorkflowOutcomes
@@ -75,6 +76,10 @@ def build_worker(
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "contracts")
     )
+    secret = settings.marker_key.get_secret_value() if settings.marker_key else ""
+    token = settings.gitlab_token.get_secret_value() if settings.gitlab_token else ""
+    if keys := markers.keys_from(secret, token):
+        markers.use_keys(keys)  # the agent never holds either secret, so it cannot sign a marker
     every = build_activities(settings) if activities is None else activities
     agent = [fn for fn in every if _name(fn) in AGENT_ACTIVITIES]
     general = [fn for fn in every if _name(fn) not in AGENT_ACTIVITIES]

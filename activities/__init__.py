@@ -34,6 +34,8 @@ def build_activities(settings: Settings) -> list[Callable]:
         discussion.set_note_reaction,
         discussion.run_discussion,
         discussion.post_discussion_reply,
+        discussion.admit_discussion,
+        discussion.post_limit_notice,
         implement.issue_info,
         implement.trigger_status,
         implement.transition,

@@ -11,35 +11,44 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import gitlab
 from temporalio import activity
 
+from activities.authority import PROJECT_NOT_SERVED, check_served
 from activities.discussion_push import PushOutcome, commit_and_push, commit_message, find_earlier_push
 from activities.gitlab_api import gitlab_client, mr_repo_ref
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
 from contracts.discussion import (
+    Admission,
+    AdmitDiscussionInput,
     DiscussionContext,
     DiscussionRunInput,
     DiscussionRunResult,
+    LimitNoticeInput,
     MRDiscussionInput,
     PostDiscussionReplyInput,
     PostDiscussionReplyResult,
 )
 from contracts.settings import AccessLevel, Settings
+from core import markers
 from core.discussion_reply import clean_model_text, render_failure, render_reply
 from core.discussion_thread import ThreadView, read_thread
 from core.mentions import mentions
+from core.push_rights import matching_rules, push_groups, push_refusal
 from executors.base import AgentExecutor, safe_name
 from executors.report_tool import ChangeReport, DiscussionReply, Resolution
 from executors.tasks import DiscussionTask
 from telemetry.agent_run import run_agent
 
 EYES = "eyes"
+RATE_WINDOW = timedelta(hours=1)
 
 
 class DiscussionActivities:
@@ -61,6 +70,7 @@ class DiscussionActivities:
 
     def _mr(self, gl: gitlab.Gitlab, project_id: int, mr_iid: int) -> tuple[Any, Any]:
         project = gl.projects.get(project_id)
+        check_served(self.settings, project)
         return project, project.mergerequests.get(mr_iid)
 
     def _discussion(self, mr: Any, note_id: int, discussion_id: str | None) -> Any | None:
@@ -86,28 +96,71 @@ class DiscussionActivities:
                 return 0  # not a member (e.g. a comment on a public project)
             raise
 
-    def _push_decision(self, project: Any, mr: Any, view: ThreadView) -> str:
-        """Why this note may not make the agent push ("" when it may)."""
+    def _push_decision(self, gl: gitlab.Gitlab, project: Any, mr: Any, view: ThreadView) -> tuple[str, str]:
+        """(why this note may not make the agent push, why GitLab would not let its author push to the
+        source branch themselves): both "" when it may. Read from GitLab every time it is asked."""
         if not self.settings.discussion_push:
-            return "pushing changes from notes is disabled on this service (DISCUSSION_PUSH=false)"
+            return "pushing changes from notes is disabled on this service (DISCUSSION_PUSH=false)", ""
         if mr.source_project_id != mr.target_project_id:
-            return "the source branch is in a fork, and pushing to forks is not supported"
+            return "the source branch is in a fork, and pushing to forks is not supported", ""
         needed: AccessLevel = self.settings.discussion_push_min_access
         level = self._access_level(project, view.author_id)
         if level < needed.number:
             return (
-                f"@{view.author_username} needs at least {needed.value} access to the project to have me push"
+                f"@{view.author_username} needs at least {needed.value} access to the project to have me push",
+                "",
             )
-        return ""
+        refusal = self._branch_refusal(gl, project, mr.source_branch, view, level)
+        return refusal, refusal
+
+    def _branch_refusal(
+        self, gl: gitlab.Gitlab, project: Any, branch: str, view: ThreadView, level: int
+    ) -> str:
+        """The agent pushes with its own rights, so it checks the requester's own right to push to
+        `branch` under the project's protected-branch rules (core/push_rights.py)."""
+        rules = [r.attributes for r in project.protectedbranches.list(get_all=True)]
+        groups = push_groups(matching_rules(rules, branch))
+        member_of = {g for g in groups if self._in_group(gl, g, view.author_id)}
+        return push_refusal(
+            rules, branch, username=view.author_username, user_id=view.author_id, access_level=level,
+            member_of=member_of,
+        )  # fmt: skip
+
+    def _in_group(self, gl: gitlab.Gitlab, group_id: int, user_id: int | None) -> bool:
+        if user_id is None:
+            return False
+        try:
+            gl.groups.get(group_id, lazy=True).members_all.get(user_id)
+            return True
+        except gitlab.GitlabGetError as exc:
+            if exc.response_code == 404:
+                return False
+            raise
 
     # --- discussion_context --------------------------------------------------------------------
     @activity.defn(name="discussion_context")
     @activity_errors
     def discussion_context(self, data: MRDiscussionInput) -> DiscussionContext:
         gl = self._gl()
-        agent_id, agent_name = self._agent_user(gl)
-        project, mr = self._mr(gl, data.project_id, data.mr_iid)
-        discussion = self._discussion(mr, data.note_id, data.discussion_id)
+        agent_id, agent_name = self._agent_user(gl)  # looked up once per worker
+        discussion = None
+        if data.discussion_id and self._served_by_id(data.project_id):
+            # The common case is a human reply in a thread the agent never joined: decide it with one
+            # GitLab call (the thread, through lazy objects), before anything else is read.
+            lazy = gl.projects.get(data.project_id, lazy=True).mergerequests.get(data.mr_iid, lazy=True)
+            discussion = self._discussion(lazy, data.note_id, data.discussion_id)
+            early = read_thread(discussion.attributes, data.note_id, agent_id) if discussion else None
+            if early and early.found and not mentions(early.body, agent_name) and not early.agent_posted:
+                return DiscussionContext(
+                    ignore_reason=f"the note neither mentions @{agent_name} nor replies in a thread of the agent"
+                )
+        try:
+            project, mr = self._mr(gl, data.project_id, data.mr_iid)
+        except PermanentError as exc:
+            if exc.kind != PROJECT_NOT_SERVED:
+                raise
+            return DiscussionContext(ignore_reason=str(exc))
+        discussion = discussion or self._discussion(mr, data.note_id, data.discussion_id)
         view = read_thread(discussion.attributes, data.note_id, agent_id) if discussion else ThreadView()
         if not view.found:
             return DiscussionContext(ignore_reason="note not found on this merge request")
@@ -121,16 +174,86 @@ class DiscussionActivities:
             return DiscussionContext(
                 ignore_reason=f"the note neither mentions @{agent_name} nor replies in a thread of the agent"
             )
-        reason = self._push_decision(project, mr, view)
+        needed = self.settings.discussion_min_access
+        if self._access_level(project, view.author_id) < needed.number:
+            who = "members with at least the " + needed.value + " role" if needed.number else "anyone"
+            return DiscussionContext(
+                discussion_id=discussion.id,
+                author_username=view.author_username,
+                author_id=view.author_id or 0,
+                limited_reason=f"I answer {who} in this project, and @{view.author_username} is not one "
+                "(DISCUSSION_MIN_ACCESS)",
+                limit_key=f"role-{view.author_id or 0}",
+            )
+        reason, _ = self._push_decision(gl, project, mr, view)
         return DiscussionContext(
             already_replied=view.already_replied,
             discussion_id=discussion.id,
             author_username=view.author_username,
+            author_id=view.author_id or 0,
             head_sha=mr.sha,
             may_push=not reason,
             no_push_reason=reason,
             own_finding=view.own_finding,
         )
+
+    def _served_by_id(self, project_id: int) -> bool:
+        """Whether GITLAB_PROJECTS admits the project without asking GitLab for its path."""
+        allowed = {p.lower() for p in self.settings.gitlab_projects}
+        return not allowed or str(project_id) in allowed
+
+    # --- spend limits -----------------------------------------------------------------------------
+    @activity.defn(name="admit_discussion")
+    @activity_errors
+    async def admit_discussion(self, data: AdmitDiscussionInput) -> Admission:
+        """Per-user and per-MR answer rates over the last hour, counted in Temporal's visibility
+        (MRDiscussion runs tagged GitLabUser once admitted): durable, and shared by all workers."""
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,255}", data.author_username):
+            return Admission(reason="the note's author has a username I cannot count", limit_key="rate-name")
+        client = activity.client()
+        now = activity.info().started_time or datetime.now(UTC)
+        since = (now - RATE_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+        hour = now.strftime("%Y%m%d%H")
+        base = (
+            f"WorkflowType = 'MRDiscussion' AND GitLabProject = '{data.project_id}' AND StartTime > '{since}'"
+        )
+        checks = [
+            (
+                self.settings.discussion_rate_per_user,
+                f"{base} AND GitLabUser = '{data.author_username}'",
+                f"@{data.author_username} had {{n}} answers from me in this project in the last hour "
+                f"(limit {self.settings.discussion_rate_per_user}, DISCUSSION_RATE_PER_USER); please wait a little",
+                f"rate-user-{data.author_id}-{hour}",
+            ),
+            (
+                self.settings.discussion_rate_per_mr,
+                f"{base} AND MergeRequestIID = {data.mr_iid} AND GitLabUser IS NOT NULL",
+                f"this merge request had {{n}} answers from me in the last hour "
+                f"(limit {self.settings.discussion_rate_per_mr}, DISCUSSION_RATE_PER_MR); please wait a little",
+                f"rate-mr-{hour}",
+            ),
+        ]
+        for limit, query, reason, key in checks:
+            if limit and (n := (await client.count_workflows(query)).count) >= limit:
+                return Admission(reason=reason.format(n=n), limit_key=key)
+        return Admission()
+
+    @activity.defn(name="post_limit_notice")
+    @activity_errors
+    def post_limit_notice(self, data: LimitNoticeInput) -> bool:
+        """Tell the MR once per limit key why the agent does not answer (True when posted now)."""
+        gl = self._gl()
+        agent_id, _ = self._agent_user(gl)
+        _, mr = self._mr(gl, data.project_id, data.mr_iid)
+        marker = markers.marker(markers.LIMIT, key=data.limit_key)
+        for discussion in mr.discussions.list(iterator=True):
+            for note in discussion.attributes.get("notes") or []:
+                if (note.get("author") or {}).get("id") == agent_id and markers.has(
+                    note.get("body") or "", markers.LIMIT, key=data.limit_key
+                ):
+                    return False
+        GitLabWrites(gl, agent_id).reply(mr, data.discussion_id, f":hourglass: {data.reason}.", marker)
+        return True
 
     # --- reaction ------------------------------------------------------------------------------
     @activity.defn(name="set_note_reaction")
@@ -147,16 +270,25 @@ class DiscussionActivities:
             writes.unaward(note, EYES)
 
     # --- run_discussion ------------------------------------------------------------------------
-    def _task(self, data: DiscussionRunInput) -> tuple[DiscussionTask | dict[str, Any], Any, Any]:
-        """The agent task, or the commit an earlier attempt already pushed for this note."""
+    def _task(self, data: DiscussionRunInput) -> tuple[DiscussionTask | dict[str, Any], Any, Any, str]:
+        """The agent task (or the commit an earlier attempt already pushed for this note), and why the
+        service refuses to push for this request ("" when it does not).
+
+        The push decision is made again here from GitLab, not taken from the input: a crafted or stale
+        `may_push: true` (a manual start, a role or protection changed since) never pushes."""
         gl = self._gl()
         agent_id, _ = self._agent_user(gl)
         project, mr = self._mr(gl, data.project_id, data.mr_iid)
         commits = [c.attributes for c in mr.commits(get_all=True)]
         earlier = find_earlier_push(commits, data.note_id)
         if earlier is not None:
-            return earlier, project, mr
+            return earlier, project, mr, ""
         view = read_thread(mr.discussions.get(data.discussion_id).attributes, data.note_id, agent_id)
+        reason, branch_reason = self._push_decision(gl, project, mr, view)
+        may_push = data.may_push and not reason
+        refusal = branch_reason
+        if data.may_push and reason:
+            refusal = f"the request's permission to push no longer holds in GitLab ({reason})"
         history = view.history[:-1]  # the last entry is the note itself: it is the request
         task = DiscussionTask(
             repo=mr_repo_ref(project, mr, mr.sha),
@@ -172,18 +304,27 @@ class DiscussionActivities:
             request=view.body[:20_000],
             position=view.position,
             own_finding_thread_id=data.discussion_id if data.own_finding else None,
-            may_push=data.may_push,
+            may_push=may_push,
             max_diff_lines=self.settings.review_max_diff_lines,
-            author=data.author_username,
-            no_push_reason=data.no_push_reason,
+            author=view.author_username,
+            no_push_reason="" if may_push else (reason or data.no_push_reason),
             exclude=self.settings.review_exclude,
         )
-        return task, project, mr
+        return task, project, mr, refusal
+
+    def _refusal_now(self, data: DiscussionRunInput, project: Any, mr: Any) -> str:
+        """Asked again right before the push: the run took minutes, rights and protection may have
+        changed meanwhile."""
+        gl = self._gl()
+        agent_id, _ = self._agent_user(gl)
+        view = read_thread(mr.discussions.get(data.discussion_id).attributes, data.note_id, agent_id)
+        reason, _ = self._push_decision(gl, project, mr, view)
+        return reason
 
     @activity.defn(name="run_discussion")
     @activity_errors
     async def run_discussion(self, data: DiscussionRunInput) -> DiscussionRunResult:
-        task, project, mr = await asyncio.to_thread(self._task, data)
+        task, project, mr, refusal = await asyncio.to_thread(self._task, data)
         if isinstance(task, dict):
             return DiscussionRunResult(
                 reply="I already handled this request in an earlier attempt.",
@@ -210,9 +351,12 @@ class DiscussionActivities:
             reply=clean_model_text(reply),
             resolution=verdict.status if verdict else None,
             resolution_reply=clean_model_text(verdict.reply, 4000) if verdict else "",
+            push_refusal=refusal,
         )
         if result.patch_too_large:
             out.push = "too_large"
+        elif result.patch and (late := await asyncio.to_thread(self._refusal_now, data, project, mr)):
+            out.push, out.push_refusal = "not_allowed", late
         elif result.patch:
             summary = change.summary if change else "apply the change requested in the discussion"
             message = commit_message(

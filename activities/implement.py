@@ -25,6 +25,7 @@ from typing import Any
 import gitlab
 from temporalio import activity
 
+from activities.authority import check_served
 from activities.git_push import push_head
 from activities.gitlab_api import gitlab_client
 from activities.gitlab_writes import GitLabWrites
@@ -43,6 +44,7 @@ from contracts.implement import (
 from contracts.settings import Settings
 from core import implement_commit as commits
 from core.mr_description import evidence_line, mr_title, render_description
+from core.push_rights import matching_rules
 from executors.base import AgentExecutor, safe_name
 from executors.git_repo import GitError, clone, git
 from executors.report_tool import Implementation
@@ -68,7 +70,10 @@ class ImplementActivities:
     def issue_info(self, issue_key: str) -> IssueInfo:
         project, mapping = mapping_for(self.settings, issue_key)
         issue = read_issue(jira_client(self.settings), issue_key)
-        gitlab_project = gitlab_client(self.settings).projects.get(mapping.repo, lazy=mapping.repo.isdigit())
+        # Not lazy when GITLAB_PROJECTS is set: the allowlist may name the project by its path.
+        lazy = mapping.repo.isdigit() and not self.settings.gitlab_projects
+        gitlab_project = gitlab_client(self.settings).projects.get(mapping.repo, lazy=lazy)
+        check_served(self.settings, gitlab_project)
         return IssueInfo(
             key=issue["key"],
             project_key=project,
@@ -146,6 +151,14 @@ class ImplementActivities:
             branch = next((b for b in commits.branch_candidates(data.issue_key) if b not in taken), None)
             if branch is None:
                 raise PermanentError(f"all agent/{data.issue_key.lower()}-N branch names are taken")
+            if rules := matching_rules(project["protected"], branch):
+                # The agent pushes with its own rights; a protected branch is for people to decide.
+                names = ", ".join(str(r.get("name")) for r in rules)
+                raise PermanentError(
+                    f"branch {branch} is protected in {project['path']} ({names}); the agent only pushes "
+                    "to unprotected branches",
+                    kind="ProtectedBranch",
+                )
             result = await self._run_agent(data, project, target_sha, info.activity_id)
             implementation = next((r for r in result.reports if isinstance(r, Implementation)), None)
             summary = implementation.summary if implementation else result.final_message[:4000]
@@ -195,6 +208,7 @@ class ImplementActivities:
         _, mapping = mapping_for(self.settings, data.issue_key)
         gl = gitlab_client(self.settings)
         project = gl.projects.get(mapping.repo)
+        check_served(self.settings, project)
         try:
             target_sha = project.branches.get(mapping.target_branch).commit["id"]
         except gitlab.GitlabGetError as exc:
@@ -227,6 +241,7 @@ class ImplementActivities:
             "clone_url": project.http_url_to_repo,
             "target_branch": mapping.target_branch,
             "test_command": mapping.test_command,
+            "protected": [r.attributes for r in project.protectedbranches.list(get_all=True)],
         }
         return repo, info, target_sha, set(heads), own
 
@@ -289,6 +304,7 @@ class ImplementActivities:
         run = data.run
         gl = gitlab_client(self.settings)
         project = gl.projects.get(run.project_id)
+        check_served(self.settings, project)
         existing = project.mergerequests.list(source_branch=run.branch, state="opened", get_all=False)
         if existing:
             return OpenMRResult(iid=existing[0].iid, web_url=existing[0].web_url, created=False)

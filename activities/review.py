@@ -16,6 +16,7 @@ import gitlab
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from activities.authority import check_served
 from activities.gitlab_api import gitlab_client, mr_repo_ref
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
@@ -33,7 +34,7 @@ from contracts.models import (
 from contracts.settings import Settings
 from core import markers
 from core.outbound_text import model_text
-from core.review_memory import ReviewMemory, read_memory
+from core.review_memory import ReviewMemory, dismissal_authors, read_memory
 from core.review_post import plan_findings, render_finding, render_summary
 from executors.base import AgentExecutor
 from executors.report_tool import Finding as ReportedFinding
@@ -69,11 +70,33 @@ class ReviewActivities:
 
     def _mr(self, gl: gitlab.Gitlab, project_id: int, mr_iid: int) -> tuple[Any, Any]:
         project = gl.projects.get(project_id)
+        check_served(self.settings, project)
         return project, project.mergerequests.get(mr_iid)
 
     def _memory(self, gl: gitlab.Gitlab, mr: Any, head_sha: str) -> ReviewMemory:
         discussions = [d.attributes for d in mr.discussions.list(get_all=True)]
-        return read_memory(discussions, self._agent_user_id(gl), head_sha)
+        agent = self._agent_user_id(gl)
+        dismissers = {a for a in dismissal_authors(discussions, agent) if self._may_dismiss(gl, mr, a)}
+        memory = read_memory(discussions, agent, head_sha, dismissers)
+        if memory.rejected_markers:
+            # A marker the service did not write (copied into a finding by the model, or invented):
+            # ignored, so it cannot pick what the next review reads; operators should know.
+            log.warning("ignored %d forged or copied marker(s) on MR !%s", memory.rejected_markers, mr.iid)
+            metrics.markers_rejected.add(memory.rejected_markers)
+        return memory
+
+    def _may_dismiss(self, gl: gitlab.Gitlab, mr: Any, user_id: int) -> bool:
+        """The MR author, or a member at or above DISMISS_MIN_ACCESS: anyone else's "won't fix" is
+        answered (it is a reply in the agent's thread) but does not silence the finding."""
+        if user_id == (mr.author or {}).get("id"):
+            return True
+        try:
+            member = gl.projects.get(mr.project_id, lazy=True).members_all.get(user_id)
+        except gitlab.GitlabGetError as exc:
+            if exc.response_code == 404:
+                return False
+            raise
+        return int(member.access_level) >= self.settings.dismiss_min_access.number
 
     # --- fetch_mr -----------------------------------------------------------------------------
     @activity.defn(name="fetch_mr")

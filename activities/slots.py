@@ -23,12 +23,21 @@ class SlotActivities:
         client: Client = activity.client()
         await client.start_workflow(
             "ProjectAgentSlots",
-            SlotsState(limit=self.settings.max_agent_runs_per_project),
+            SlotsState(
+                limit=self.settings.max_agent_runs_per_project,
+                daily_cap=self.settings.agent_runs_per_project_per_day,
+                max_waiting=self.settings.max_queued_agent_runs_per_project,
+            ),
             id=slots_id(activity.info().task_queue, project_id),
             task_queue=activity.info().task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal="acquire",
-            start_signal_args=[requester],
+            # The limits travel with every request, so a changed setting reaches a running slots workflow.
+            start_signal_args=[
+                requester,
+                self.settings.agent_runs_per_project_per_day,
+                self.settings.max_queued_agent_runs_per_project,
+            ],
         )
 
     @activity.defn(name="running_workflows")

@@ -18,10 +18,7 @@ _SHA = frozenset("0123456789abcdef")
 
 
 def project_allowed(settings: Settings, project_id: int, path: str) -> bool:
-    if not settings.gitlab_projects:
-        return True
-    allowed = {p.lower() for p in settings.gitlab_projects}
-    return str(project_id) in allowed or path.lower() in allowed
+    return settings.serves_project(project_id, path)
 
 
 async def handle_merge_request(request: Request, payload: dict[str, Any]) -> JSONResponse:

@@ -43,6 +43,32 @@ class DiscussionContext(_Model):
     may_push: bool = False
     no_push_reason: str = ""  # why a requested change will only be described
     own_finding: bool = False
+    author_id: int = 0
+    # Non-empty: a limit bites (role, rate): no agent run; the MR is told once per `limit_key`.
+    limited_reason: str = ""
+    limit_key: str = Field("", pattern=r"^[A-Za-z0-9._:/-]{0,200}$")
+
+
+class AdmitDiscussionInput(_Model):
+    """The spend limits an answer must pass before it may wait for an agent slot."""
+
+    project_id: int
+    mr_iid: int
+    author_username: str
+    author_id: int
+
+
+class Admission(_Model):
+    reason: str = ""  # "" admitted
+    limit_key: str = Field("", pattern=r"^[A-Za-z0-9._:/-]{0,200}$")
+
+
+class LimitNoticeInput(_Model):
+    project_id: int
+    mr_iid: int
+    discussion_id: str
+    reason: str = Field(max_length=1000)
+    limit_key: str = Field(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")
 
 
 class DiscussionRunInput(_Model):
@@ -77,6 +103,9 @@ class DiscussionRunResult(_Model):
     files_changed: list[str] = Field(default_factory=list, max_length=100)
     resolution: ResolutionStatus | None = None
     resolution_reply: str = Field("", max_length=MAX_SUMMARY_CHARS)
+    # Set when the service itself refused to push for the requester (a protected source branch they
+    # may not push to, or GitLab no longer agreeing with the workflow's input): said in the reply.
+    push_refusal: str = Field("", max_length=1000)
 
 
 class PostDiscussionReplyInput(_Model):
@@ -96,7 +125,7 @@ class PostDiscussionReplyResult(_Model):
 
 
 class MRDiscussionResult(_Model):
-    status: Literal["replied", "ignored", "already_replied", "failed"]
+    status: Literal["replied", "ignored", "already_replied", "failed", "limited"]
     reason: str = ""
     push: PushOutcome = "none"
     commit_sha: str = ""

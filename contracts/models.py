@@ -133,7 +133,7 @@ class PostReviewResult(_Model):
 
 
 class ReviewMRResult(_Model):
-    status: Literal["posted", "skipped", "superseded", "failed"]
+    status: Literal["posted", "skipped", "superseded", "failed", "ignored", "limited"]
     reason: str = ""
     head_sha: str = ""
     posted: PostReviewResult | None = None

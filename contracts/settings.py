@@ -63,6 +63,21 @@ class AccessLevel(StrEnum):
         return {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}[self.value]
 
 
+class AnswerAccess(StrEnum):
+    """Who gets an answer at all: a project role, or "anyone" (non-members of public projects too)."""
+
+    ANYONE = "anyone"
+    GUEST = "guest"
+    REPORTER = "reporter"
+    DEVELOPER = "developer"
+    MAINTAINER = "maintainer"
+    OWNER = "owner"
+
+    @property
+    def number(self) -> int:
+        return 0 if self is AnswerAccess.ANYONE else AccessLevel(self.value).number
+
+
 class JiraProjectMapping(BaseModel):
     """One entry of JIRA_PROJECT_MAP: a Jira project key mapped to the GitLab repository it changes."""
 
@@ -111,6 +126,11 @@ class Settings(BaseSettings):
         None, description="Username of the agent's GitLab user (looked up with the token when unset)"
     )
     gitlab_ssl_verify: bool = Field(True, description="Verify GitLab's TLS certificate")
+    marker_key: SecretStr | None = Field(
+        None,
+        description="Comma-separated keys signing the hidden markers in the agent's notes; the first "
+        "signs (default: derived from GITLAB_TOKEN; set it before rotating the token)",
+    )
 
     # --- Copilot / model provider -------------------------------------------------------------
     github_token: SecretStr | None = Field(None, description="GitHub token with a Copilot subscription")
@@ -174,6 +194,26 @@ class Settings(BaseSettings):
         AccessLevel.DEVELOPER, description="Lowest project role whose notes may make the agent push"
     )
     auto_merge_enabled: bool = Field(False, description="Open implementation MRs as ready, not Draft")
+    dismiss_min_access: AccessLevel = Field(
+        AccessLevel.DEVELOPER,
+        description='Lowest project role whose "won\'t fix" reply dismisses a finding (the MR author always can)',
+    )
+
+    # --- Spend and fairness (enforced before an agent slot is taken) -----------------------------
+    discussion_min_access: AnswerAccess = Field(
+        AnswerAccess.REPORTER,
+        description='Lowest project role whose notes get any answer ("anyone": non-members too)',
+    )
+    discussion_rate_per_user: int = Field(
+        10, ge=0, description="Agent answers one user gets per hour in one project (0: no limit)"
+    )
+    discussion_rate_per_mr: int = Field(20, ge=0, description="Agent answers per MR per hour (0: no limit)")
+    agent_runs_per_project_per_day: int = Field(
+        200, ge=0, description="Agent runs (reviews, answers) one project gets per UTC day (0: no limit)"
+    )
+    max_queued_agent_runs_per_project: int = Field(
+        50, ge=1, description="Agent runs one project may have waiting for a slot (more are refused)"
+    )
 
     # --- Agent execution ------------------------------------------------------------------------
     task_executor: TaskExecutor = Field(TaskExecutor.LOCAL, description='"local" or "kubernetes"')
@@ -294,6 +334,13 @@ class Settings(BaseSettings):
         return self
 
     # --- derived values ---------------------------------------------------------------------------
+    def serves_project(self, project_id: int, path: str) -> bool:
+        """Whether GITLAB_PROJECTS (IDs or paths, case-insensitive; empty: all) includes the project."""
+        if not self.gitlab_projects:
+            return True
+        allowed = {p.lower() for p in self.gitlab_projects}
+        return str(project_id) in allowed or path.lower() in allowed
+
     @property
     def jira_enabled(self) -> bool:
         return bool(self.jira_url and self.jira_api_token and self.jira_project_map)
@@ -325,6 +372,7 @@ class Settings(BaseSettings):
         secrets = [
             self.gitlab_token,
             self.gitlab_webhook_secret,
+            self.marker_key,
             self.github_token,
             self.copilot_provider_api_key,
             self.jira_api_token,
@@ -362,6 +410,7 @@ def get_settings() -> Settings:
 
 __all__ = [
     "AccessLevel",
+    "AnswerAccess",
     "JiraProjectMapping",
     "ResolutionBehavior",
     "Settings",

@@ -16,6 +16,10 @@ class SlotsState:
     limit: int
     holders: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    daily_cap: int = 0  # 0: no cap
+    max_waiting: int = 0  # 0: unbounded
+    day: str = ""  # the UTC day `granted_today` counts
+    granted_today: int = 0
 
 
 def slots_id(task_queue: str, project_id: int) -> str:

@@ -24,7 +24,9 @@ MERGE_REQUEST_IID = SearchAttributeKey.for_int("MergeRequestIID")
 HEAD_SHA = SearchAttributeKey.for_keyword("HeadSHA")
 JIRA_ISSUE_KEY = SearchAttributeKey.for_keyword("JiraIssueKey")
 TRIGGER_SOURCE = SearchAttributeKey.for_keyword("TriggerSource")
-SEARCH_ATTRIBUTES = (GITLAB_PROJECT, MERGE_REQUEST_IID, HEAD_SHA, JIRA_ISSUE_KEY, TRIGGER_SOURCE)
+# Set on an MRDiscussion once it is admitted to run the agent: what the answer-rate limits count.
+GITLAB_USER = SearchAttributeKey.for_keyword("GitLabUser")
+SEARCH_ATTRIBUTES = (GITLAB_PROJECT, MERGE_REQUEST_IID, HEAD_SHA, JIRA_ISSUE_KEY, TRIGGER_SOURCE, GITLAB_USER)
 
 # The API answers GitLab's webhooks, which time out after 10 s (and hooks that keep failing get
 # disabled): when Temporal is unreachable it must say 503 at once. The SDK's defaults retry a

@@ -44,6 +44,8 @@ def _push_line(run: DiscussionRunResult, branch: str) -> str:
         )
     if run.push == "too_large":
         return ":warning: My change was too large to push from a discussion, so I pushed nothing."
+    if run.push_refusal:
+        return f":no_entry: I pushed nothing: {run.push_refusal}."
     if run.push == "not_allowed":
         return ":information_source: I did not push any change for this request."
     return ""

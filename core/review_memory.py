@@ -2,12 +2,16 @@
 threads, what humans resolved or dismissed, and the fingerprints already posted.
 
 Pure: it reads discussion dicts as GitLab returns them, so it is unit-tested without a server, and
-it trusts markers only in notes authored by the agent itself.
+it trusts markers only in notes authored by the agent itself, only the note's own trailing marker,
+and only when it is authentic (core/markers.py): a marker the model copied into a finding's text, or
+one it invented, is ignored and counted in `rejected_markers`. A summary written before markers were
+signed still names the note to edit, but not the SHA to review from: one full review follows.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +44,13 @@ class OwnThread:
     inline: bool = False  # on a diff line (a DiffNote), not a general comment
     human_replies: list[str] = field(default_factory=list)
     resolution_replied_for: set[str] = field(default_factory=set)  # head SHAs already answered
+    dismissed_in_reply: bool = False  # someone allowed to dismiss said "won't fix", "by design", ...
 
     @property
     def dismissed(self) -> bool:
-        return (self.resolved and not self.resolved_by_agent) or any(map(is_dismissal, self.human_replies))
+        # Resolving a thread needs GitLab's own permission (Developer, or the MR author); a "by
+        # design" reply counts only from someone allowed to dismiss (see `read_memory`).
+        return (self.resolved and not self.resolved_by_agent) or self.dismissed_in_reply
 
     @property
     def open(self) -> bool:
@@ -57,6 +64,7 @@ class ReviewMemory:
     summary_discussion_id: str | None = None
     last_reviewed_sha: str | None = None
     failure_workflows: set[str] = field(default_factory=set)
+    rejected_markers: int = 0  # markers in agent notes that were copied, invented or altered
 
     @property
     def fingerprints(self) -> dict[str, OwnThread]:
@@ -87,7 +95,29 @@ def _title_and_body(body: str) -> tuple[str, str]:
     return title[:300], rest[:2000]
 
 
-def read_memory(discussions: list[dict[str, Any]], agent_id: int | None, head_sha: str) -> ReviewMemory:
+def dismissal_authors(discussions: list[dict[str, Any]], agent_id: int | None) -> set[int]:
+    """Authors of replies that read as a dismissal in the agent's threads: whose rights to check."""
+    found = set()
+    for discussion in discussions:
+        notes = [n for n in discussion.get("notes") or [] if not n.get("system")]
+        if not notes or _author_id(notes[0]) != agent_id:
+            continue
+        for note in notes[1:]:
+            author = _author_id(note)
+            if author is not None and author != agent_id and is_dismissal(note.get("body") or ""):
+                found.add(author)
+    return found
+
+
+def read_memory(
+    discussions: list[dict[str, Any]],
+    agent_id: int | None,
+    head_sha: str,
+    dismissers: Collection[int] | None = None,
+) -> ReviewMemory:
+    """What the MR's discussions say. `dismissers`: the users whose "won't fix" silences a finding
+    (the MR author and members at or above DISMISS_MIN_ACCESS, looked up by the caller); anyone
+    else's is still shown to the model as a reply, but the finding stays open. None: any human."""
     memory = ReviewMemory()
     if agent_id is None:
         return memory
@@ -97,22 +127,29 @@ def read_memory(discussions: list[dict[str, Any]], agent_id: int | None, head_sh
         if not notes:
             continue
         first = notes[0]
-        own = _author_id(first) == agent_id
+        if _author_id(first) != agent_id:
+            continue
         body = first.get("body") or ""
-        if own and (summary := markers.parse(body, markers.SUMMARY)) is not None:
+        kind, values, problem = markers.read(body)
+        if problem:
+            memory.rejected_markers += 1
+            markers.count_rejected(body)
+        if kind == markers.SUMMARY and (values is not None or problem == "unsigned"):
             # The newest summary wins; GitLab lists discussions oldest first.
             if str(first.get("created_at", "")) >= summary_at:
                 summary_at = str(first.get("created_at", ""))
                 memory.summary_note_id = first.get("id")
                 memory.summary_discussion_id = discussion.get("id")
-                memory.last_reviewed_sha = summary.get("last_reviewed_sha")
+                memory.last_reviewed_sha = values.get("last_reviewed_sha") if values else None
             continue
-        if own and (failure := markers.parse(body, markers.FAILURE)) is not None:
-            memory.failure_workflows.add(failure.get("workflow", ""))
+        if values is None:
             continue
-        finding = markers.parse(body, markers.FINDING) if own else None
-        if finding is None:
+        if kind == markers.FAILURE:
+            memory.failure_workflows.add(values.get("workflow", ""))
             continue
+        if kind != markers.FINDING:
+            continue
+        finding = values
         position = first.get("position") or {}
         resolved_by = first.get("resolved_by") or {}
         title, text = _title_and_body(body)
@@ -135,6 +172,9 @@ def read_memory(discussions: list[dict[str, Any]], agent_id: int | None, head_sh
                 if (reply := markers.parse(note.get("body") or "", markers.RESOLUTION)) is not None:
                     thread.resolution_replied_for.add(reply.get("sha", ""))
             else:
-                thread.human_replies.append((note.get("body") or "")[:800])
+                text = (note.get("body") or "")[:800]
+                thread.human_replies.append(text)
+                allowed = dismissers is None or _author_id(note) in dismissers
+                thread.dismissed_in_reply = thread.dismissed_in_reply or (allowed and is_dismissal(text))
         memory.own_threads.append(thread)
     return memory

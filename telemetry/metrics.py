@@ -43,6 +43,9 @@ review_duration = _meter.create_histogram(  # copilot_review_duration_seconds{ou
 review_findings = _meter.create_counter(  # copilot_review_findings_total{placement}
     "copilot.review.findings", description="Findings posted, placement inline or fallback (overview note)"
 )
+markers_rejected = _meter.create_counter(  # copilot_markers_rejected_total
+    "copilot.markers.rejected", description="Markers in the agent's notes ignored as copied, invented or altered"
+)
 review_positions_rejected = _meter.create_counter(  # copilot_review_positions_rejected_total
     "copilot.review.positions_rejected", description="Inline positions GitLab refused (posted as fallback)"
 )

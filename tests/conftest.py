@@ -10,7 +10,12 @@ from temporalio.client import Client
 
 from contracts import temporal
 from contracts.settings import Settings
+from core import markers
 from devenv.temporal_server import TemporalDevServer
+
+# Tests sign markers with a test key (also at collection, for parametrized bodies); a worker built
+# for a flow test adds its own key, and this process verifies with both.
+markers.use_keys([markers.derive_key("tests")])
 
 
 @pytest.fixture(scope="session")

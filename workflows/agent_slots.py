@@ -1,6 +1,11 @@
 """ProjectAgentSlots: at most N agent runs of one GitLab project at a time, across all workers.
 
-One long-lived workflow per project (`agent-slots:<task queue>:<project_id>`) hands out slots in arrival order.
+One long-lived workflow per project (`agent-slots:<task queue>:<project_id>`) hands out slots:
+reviews before answers (a review of the current head is never starved by discussion spam), each
+kind in arrival order. It also bounds spend where the slot is taken, durably in its own state: at
+most MAX_QUEUED_AGENT_RUNS_PER_PROJECT runs wait (a review arriving at a full queue takes the place
+of the newest waiting answer), and at most AGENT_RUNS_PER_PROJECT_PER_DAY slots are granted per UTC
+day. A refused requester gets `slot_refused(reason, key)`, and its workflow tells the MR why.
 A flow asks for a slot with `agent_slot(...)` (signal-with-start through an activity, since workflow
 code cannot start other workflows that way), waits for the `slot_granted` signal, runs its agent,
 and releases the slot in a `finally`. A holder that disappears without releasing (terminated,
@@ -23,8 +28,22 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 from contracts.slots import SlotsState, slots_id
+
+
+class SlotRefused(ApplicationError):
+    """The project's slots refused this run (queue full, daily cap): no agent run."""
+
+    def __init__(self, reason: str, key: str) -> None:
+        super().__init__(reason, key, type="AgentSlotRefused", non_retryable=True)
+        self.reason, self.key = reason, key
+
+
+def _is_review(requester: str) -> bool:
+    return requester.startswith("review:")
+
 
 with workflow.unsafe.imports_passed_through():
     from activities.slots import SlotActivities
@@ -44,12 +63,37 @@ class ProjectAgentSlots:
         self._holders: list[str] = []
         self._waiting: deque[str] = deque()
         self._events = 0
+        self._daily_cap = 0
+        self._max_waiting = 0
+        self._day = ""
+        self._granted_today = 0
+        self._refusals: list[tuple[str, str, str]] = []  # (requester, reason, key), sent by run()
 
     @workflow.signal
-    def acquire(self, requester: str) -> None:
+    def acquire(self, requester: str, daily_cap: int = -1, max_waiting: int = -1) -> None:
         self._events += 1
-        if requester not in self._holders and requester not in self._waiting:
-            self._waiting.append(requester)
+        if daily_cap >= 0:
+            self._daily_cap = daily_cap
+        if max_waiting >= 0:
+            self._max_waiting = max_waiting
+        if requester in self._holders or requester in self._waiting:
+            return
+        if self._max_waiting and len(self._waiting) >= self._max_waiting:
+            answers = [w for w in self._waiting if not _is_review(w)]
+            if _is_review(requester) and answers:
+                self._waiting.remove(answers[-1])  # the newest waiting answer makes room
+                self._refuse(answers[-1])
+            else:
+                self._refuse(requester)
+                return
+        self._waiting.append(requester)
+
+    def _refuse(self, requester: str) -> None:
+        reason = (
+            f"this project already has {len(self._waiting)} agent runs waiting "
+            f"(MAX_QUEUED_AGENT_RUNS_PER_PROJECT={self._max_waiting}); please ask again later"
+        )
+        self._refusals.append((requester, reason, "queue-full"))
 
     @workflow.signal
     def release(self, requester: str) -> None:
@@ -65,7 +109,32 @@ class ProjectAgentSlots:
 
     @workflow.query
     def state(self) -> SlotsState:
-        return SlotsState(self._limit, list(self._holders), list(self._waiting))
+        return SlotsState(
+            self._limit, list(self._holders), list(self._waiting), self._daily_cap, self._max_waiting,
+            self._day, self._granted_today,
+        )  # fmt: skip
+
+    def _next(self) -> str:
+        """Reviews first, then answers; each in arrival order."""
+        requester = next((w for w in self._waiting if _is_review(w)), self._waiting[0])
+        self._waiting.remove(requester)
+        return requester
+
+    def _over_cap(self) -> bool:
+        today = workflow.now().strftime("%Y-%m-%d")
+        if today != self._day:
+            self._day, self._granted_today = today, 0
+        return bool(self._daily_cap) and self._granted_today >= self._daily_cap
+
+    async def _send_refusals(self) -> None:
+        refusals, self._refusals = self._refusals, []
+        for requester, reason, key in refusals:
+            try:
+                await workflow.get_external_workflow_handle(requester).signal(
+                    "slot_refused", args=[reason, key]
+                )
+            except Exception:  # the requester is gone already
+                workflow.logger.info("slot requester %s is gone", requester)
 
     @workflow.run
     async def run(self, *inputs: Any) -> None:
@@ -75,16 +144,34 @@ class ProjectAgentSlots:
         # activation), so carried-over state is merged in front of what they queued, not assigned.
         self._holders = [h for h in state.holders if h not in self._holders] + self._holders
         self._waiting = deque([w for w in state.waiting if w not in self._waiting] + list(self._waiting))
+        limits = workflow.patched("slots-limits-v1")
+        if limits:
+            self._daily_cap = self._daily_cap or state.daily_cap
+            self._max_waiting = self._max_waiting or state.max_waiting
+            if not self._day:
+                self._day, self._granted_today = state.day, state.granted_today
         idle_since = workflow.now()
         while True:
+            if limits and self._waiting and self._over_cap():
+                cap = (
+                    f"this project reached its {self._daily_cap} agent runs for today "
+                    "(AGENT_RUNS_PER_PROJECT_PER_DAY); it resets at midnight UTC"
+                )
+                self._refusals += [(w, cap, f"daily-cap-{self._day}") for w in self._waiting]
+                self._waiting.clear()
+            if limits and self._refusals:
+                await self._send_refusals()
             while self._waiting and len(self._holders) < self._limit:
-                requester = self._waiting.popleft()
+                if limits and self._over_cap():
+                    break
+                requester = self._next() if limits else self._waiting.popleft()
                 try:
                     await workflow.get_external_workflow_handle(requester).signal("slot_granted")
                 except Exception:  # the requester is gone (finished, terminated): skip it
                     workflow.logger.info("slot requester %s is gone", requester)
                     continue
                 self._holders.append(requester)
+                self._granted_today += 1
             if self._holders or self._waiting:
                 idle_since = workflow.now()
             elif workflow.now() - idle_since >= IDLE_EXIT:
@@ -93,7 +180,10 @@ class ProjectAgentSlots:
                 workflow.continue_as_new(self.state())
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._waiting) and len(self._holders) < self._limit, timeout=LIVENESS_EVERY
+                    lambda: (
+                        bool(self._refusals) or (bool(self._waiting) and len(self._holders) < self._limit)
+                    ),
+                    timeout=LIVENESS_EVERY,
                 )
             except TimeoutError:
                 await self._reclaim()
@@ -114,10 +204,15 @@ class AgentSlotHolder:
     """Mixin for workflows that run the agent: `async with self.agent_slot(project_id): ...`."""
 
     _slot_granted = False
+    _slot_refused: tuple[str, str] | None = None
 
     @workflow.signal(name="slot_granted")
     def slot_granted(self) -> None:
         self._slot_granted = True
+
+    @workflow.signal(name="slot_refused")
+    def slot_refused(self, reason: str, key: str) -> None:
+        self._slot_refused = (reason, key)
 
     @contextlib.asynccontextmanager
     async def agent_slot(self, project_id: int) -> AsyncIterator[None]:
@@ -134,13 +229,16 @@ class AgentSlotHolder:
 
     async def acquire_agent_slot(self, project_id: int) -> None:
         self._slot_granted = False
+        self._slot_refused = None
         await workflow.execute_activity_method(
             SlotActivities.request_slot,
             args=[project_id, workflow.info().workflow_id],
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
-        await workflow.wait_condition(lambda: self._slot_granted)
+        await workflow.wait_condition(lambda: self._slot_granted or self._slot_refused is not None)
+        if not self._slot_granted and self._slot_refused is not None:
+            raise SlotRefused(*self._slot_refused)
 
     async def release_agent_slot(self, project_id: int) -> None:
         try:

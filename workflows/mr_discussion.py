@@ -23,17 +23,20 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.discussion import DiscussionActivities
     from contracts.discussion import (
+        Admission,
+        AdmitDiscussionInput,
         DiscussionContext,
         DiscussionProgress,
         DiscussionRunInput,
         DiscussionRunResult,
+        LimitNoticeInput,
         MRDiscussionInput,
         MRDiscussionResult,
         PostDiscussionReplyInput,
         PostDiscussionReplyResult,
     )
-    from contracts.temporal import agent_task_queue
-    from workflows.agent_slots import AgentSlotHolder
+    from contracts.temporal import GITLAB_PROJECT, GITLAB_USER, MERGE_REQUEST_IID, agent_task_queue
+    from workflows.agent_slots import AgentSlotHolder, SlotRefused
     from workflows.best_effort import best_effort
     from workflows.inputs import start_input
     from workflows.review_mr import (
@@ -72,10 +75,38 @@ class MRDiscussion(AgentSlotHolder):
             return self._done(MRDiscussionResult(status="ignored", reason=ctx.ignore_reason))
         if ctx.already_replied:
             return self._done(MRDiscussionResult(status="already_replied", reason="the note has a reply"))
+        if ctx.limited_reason:
+            return await self._limited(data, ctx, ctx.limited_reason, ctx.limit_key)
+        if workflow.patched("discussion-admission-v1"):
+            # Spend limits before an agent slot is taken; an admitted run is what the limits count.
+            admission: Admission = await workflow.execute_activity_method(
+                DiscussionActivities.admit_discussion,
+                AdmitDiscussionInput(
+                    project_id=data.project_id,
+                    mr_iid=data.mr_iid,
+                    author_username=ctx.author_username,
+                    author_id=ctx.author_id,
+                ),
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=GITLAB_RETRY,
+            )
+            if admission.reason:
+                return await self._limited(data, ctx, admission.reason, admission.limit_key)
+            # Project and MR too: a run started by hand has no search attributes from the API.
+            workflow.upsert_search_attributes(
+                [
+                    GITLAB_USER.value_set(ctx.author_username),
+                    GITLAB_PROJECT.value_set(str(data.project_id)),
+                    MERGE_REQUEST_IID.value_set(data.mr_iid),
+                ]
+            )
 
         await self._reaction(data, on=True)
         try:
             run = await self._run_agent(data, ctx)
+        except SlotRefused as refused:
+            await self._reaction(data, on=False)
+            return await self._limited(data, ctx, refused.reason, refused.key)
         except asyncio.CancelledError:
             await asyncio.shield(asyncio.ensure_future(self._reaction(data, on=False)))
             raise
@@ -97,6 +128,25 @@ class MRDiscussion(AgentSlotHolder):
                 resolved=posted.resolved,
             )
         )
+
+    async def _limited(
+        self, data: MRDiscussionInput, ctx: DiscussionContext, reason: str, key: str
+    ) -> MRDiscussionResult:
+        """No agent run; the MR is told why, once per limit key (a spammer gets one note, not one each)."""
+        if key and ctx.discussion_id:
+            await workflow.execute_activity_method(
+                DiscussionActivities.post_limit_notice,
+                LimitNoticeInput(
+                    project_id=data.project_id,
+                    mr_iid=data.mr_iid,
+                    discussion_id=ctx.discussion_id,
+                    reason=reason[:1000],
+                    limit_key=key,
+                ),
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=GITLAB_RETRY,
+            )
+        return self._done(MRDiscussionResult(status="limited", reason=reason[:1000]))
 
     async def _run_agent(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
         # Like reviews: at most N agent runs per project (ProjectAgentSlots), on the agent task queue.

@@ -17,6 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.authority import PROJECT_NOT_SERVED
     from activities.review import ReviewActivities
     from contracts.models import (
         MRInfo,
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewRunResult,
     )
     from contracts.temporal import HEAD_SHA, agent_task_queue
-    from workflows.agent_slots import AgentSlotHolder
+    from workflows.agent_slots import AgentSlotHolder, SlotRefused
     from workflows.best_effort import best_effort
     from workflows.inputs import start_input
 
@@ -81,12 +82,18 @@ class ReviewMR(AgentSlotHolder):
     async def run(self, *inputs: Any) -> ReviewMRResult:
         data = start_input(ReviewMRInput, inputs)  # a bad manual start fails the run here, with the reason
         self._step("reading merge request")
-        mr: MRInfo = await workflow.execute_activity_method(
-            ReviewActivities.fetch_mr,
-            args=[data.project_id, data.mr_iid],
-            start_to_close_timeout=GITLAB_CALL,
-            retry_policy=GITLAB_RETRY,
-        )
+        try:
+            mr: MRInfo = await workflow.execute_activity_method(
+                ReviewActivities.fetch_mr,
+                args=[data.project_id, data.mr_iid],
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=GITLAB_RETRY,
+            )
+        except ActivityError as err:
+            # A start by hand (or any input) for a project this deployment does not serve.
+            if isinstance(err.cause, ApplicationError) and err.cause.type == PROJECT_NOT_SERVED:
+                return self._done(ReviewMRResult(status="ignored", reason=err.cause.message))
+            raise
         head = data.head_sha or mr.head_sha
         self._progress = ReviewProgress(step="checking", head_sha=head)
         if not data.head_sha:
@@ -121,6 +128,16 @@ class ReviewMR(AgentSlotHolder):
         await self._reaction(data, on=True)
         try:
             result = await self._review(data, mr.head_sha)
+        except SlotRefused as refused:
+            # The project's queue is full or its daily runs are spent: say so on the MR, once.
+            await workflow.execute_activity_method(
+                ReviewActivities.post_review_failure,
+                args=[data.project_id, data.mr_iid, workflow.info().workflow_id, refused.reason],
+                start_to_close_timeout=GITLAB_CALL,
+                retry_policy=GITLAB_RETRY,
+            )
+            await self._reaction(data, on=False)
+            return self._done(ReviewMRResult(status="limited", reason=refused.reason, head_sha=head))
         except asyncio.CancelledError:
             # Superseded or cancelled by an operator: post nothing further, tidy the reaction.
             await asyncio.shield(asyncio.ensure_future(self._reaction(data, on=False)))

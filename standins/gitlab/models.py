@@ -36,6 +36,31 @@ class User:
         }
 
 
+@dataclass(frozen=True)
+class AccessEntry:
+    """One entry of a protected branch's push or merge access: a role, a user or a group."""
+
+    access_level: int | None = None  # 0 no one, 30 developers + maintainers, 40 maintainers, 60 admins
+    user_id: int | None = None
+    group_id: int | None = None
+
+
+@dataclass
+class ProtectedBranch:
+    id: int
+    name: str  # a branch name or a wildcard such as `release/*`
+    push: list[AccessEntry]
+    merge: list[AccessEntry]
+    allow_force_push: bool = False
+
+
+@dataclass
+class Group:
+    id: int
+    path: str
+    members: dict[int, int] = field(default_factory=dict)  # user id -> access level
+
+
 @dataclass
 class Project:
     id: int
@@ -44,6 +69,7 @@ class Project:
     repo: BareRepo
     members: dict[int, int] = field(default_factory=dict)  # user id -> access level
     created_at: str = field(default_factory=now_iso)
+    protected: list[ProtectedBranch] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -165,17 +165,52 @@ def get_branch(ctx: Ctx) -> Result:
 
 def _branch(ctx: Ctx, project: Project, name: str, sha: str) -> dict[str, Any]:
     commit = ser.commit(project.repo.commit_info(sha), project.path_with_namespace, ctx.store.base_url)
+    rules = ctx.store.protection_of(project, name)
     return {
         "name": name,
         "commit": commit,
         "merged": False,
-        "protected": name == project.default_branch,
+        "protected": bool(rules),
         "default": name == project.default_branch,
-        "developers_can_push": False,
-        "developers_can_merge": False,
-        "can_push": True,
+        "developers_can_push": any(e.access_level == 30 for r in rules for e in r.push),
+        "developers_can_merge": any(e.access_level == 30 for r in rules for e in r.merge),
+        "can_push": ctx.store.may_push(project, name, ctx.user),
         "web_url": f"{ctx.store.base_url}/{project.path_with_namespace}/-/tree/{name}",
     }
+
+
+@route("GET", "/projects/:seg/protected_branches")
+def list_protected_branches(ctx: Ctx) -> Result:
+    project = ctx.project()
+    with ctx.store.lock:
+        rules = list(project.protected)
+    if search := ctx.param("search"):
+        rules = [r for r in rules if str(search) in r.name]
+    return ctx.page([ser.protected_branch(r, ctx.store) for r in rules])
+
+
+@route("GET", "/projects/:seg/protected_branches/:rest")
+def get_protected_branch(ctx: Ctx) -> Result:
+    # The rule's own name (a wildcard rule is fetched as `release%2F*`), not a branch it matches.
+    project = ctx.project()
+    name = unquote(ctx.args[1])
+    with ctx.store.lock:
+        rule = next((r for r in project.protected if r.name == name), None)
+    if rule is None:
+        raise not_found()
+    return 200, ser.protected_branch(rule, ctx.store)
+
+
+@route("GET", "/groups/:seg/members/all/:seg")
+def get_group_member(ctx: Ctx) -> Result:
+    group = ctx.store.groups.get(as_int(unquote(ctx.args[0]), "id"))
+    if group is None:
+        raise not_found("Group")
+    user_id = as_int(ctx.args[1], "user_id")
+    level = group.members.get(user_id)
+    if level is None:
+        raise not_found()
+    return 200, ser.member(ctx.store.users[user_id], level, ctx.store.base_url)
 
 
 def _resolve(project: Project, ref: str, what: str = "Commit") -> str:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from standins.gitlab.gitrepo import CommitInfo
-from standins.gitlab.models import AwardEmoji, Discussion, MergeRequest, Note, Project, User, Version, ts_iso
+from standins.gitlab.models import (
+    AccessEntry,
+    AwardEmoji,
+    Discussion,
+    MergeRequest,
+    Note,
+    Project,
+    ProtectedBranch,
+    User,
+    Version,
+    ts_iso,
+)
 from standins.gitlab.positions import FileDiff
 
 
@@ -178,4 +189,37 @@ def award(a: AwardEmoji) -> dict[str, Any]:
         "updated_at": a.created_at,
         "awardable_id": a.awardable_id,
         "awardable_type": a.awardable_type,
+    }
+
+
+_LEVELS = {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers", 60: "Admins"}
+
+
+def _access(entry: AccessEntry, index: int, store: Any) -> dict[str, Any]:
+    if entry.user_id is not None:
+        description = store.users[entry.user_id].name
+    elif entry.group_id is not None:
+        description = store.groups[entry.group_id].path
+    else:
+        description = _LEVELS.get(entry.access_level or 0, "")
+    return {
+        "id": index,
+        "access_level": entry.access_level if entry.access_level is not None else 40,
+        "access_level_description": description,
+        "deploy_key_id": None,
+        "user_id": entry.user_id,
+        "group_id": entry.group_id,
+    }
+
+
+def protected_branch(rule: ProtectedBranch, store: Any) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "push_access_levels": [_access(e, rule.id * 100 + i, store) for i, e in enumerate(rule.push)],
+        "merge_access_levels": [_access(e, rule.id * 100 + 50 + i, store) for i, e in enumerate(rule.merge)],
+        "unprotect_access_levels": [],
+        "allow_force_push": rule.allow_force_push,
+        "code_owner_approval_required": False,
+        "inherited": False,
     }

@@ -11,7 +11,18 @@ from standins.gitlab import hookpayloads
 from standins.gitlab import serialize as ser
 from standins.gitlab.faults import Fault, FaultPlan
 from standins.gitlab.frontend import Handler
-from standins.gitlab.models import AwardEmoji, MergeRequest, Note, Project, PushRecord, RequestRecord, User
+from standins.gitlab.models import (
+    AccessEntry,
+    AwardEmoji,
+    Group,
+    MergeRequest,
+    Note,
+    Project,
+    ProtectedBranch,
+    PushRecord,
+    RequestRecord,
+    User,
+)
 from standins.gitlab.quick_actions import QuickActionRecord
 from standins.gitlab.store import Store
 
@@ -136,6 +147,23 @@ class GitLabStandIn:
         if discussion_id is not None:
             return self.store.reply(mr, discussion_id, user, body)
         return self.store.create_discussion(mr, user, body, None, individual=True).notes[0]
+
+    def protect_branch(
+        self,
+        project: str | int | Project,
+        name: str,
+        *,
+        push: list[AccessEntry] | None = None,
+        merge: list[AccessEntry] | None = None,
+    ) -> ProtectedBranch:
+        """Protect `name` (a branch or a wildcard): who may push, as in Settings → Repository."""
+        return self.store.protect(self.store.project(project), name, push or [AccessEntry(40)], merge)
+
+    def unprotect_branch(self, project: str | int | Project, name: str) -> None:
+        self.store.unprotect(self.store.project(project), name)
+
+    def add_group(self, path: str, members: dict[str, int]) -> Group:
+        return self.store.add_group(path, members)
 
     def set_webhook(self, url: str | None, secret: str | None = None) -> None:
         self.store.hooks.configure(url, secret)

@@ -12,11 +12,14 @@ from standins.gitlab import hookpayloads
 from standins.gitlab.errors import ApiError, forbidden, not_found
 from standins.gitlab.gitrepo import BareRepo, GitError
 from standins.gitlab.models import (
+    AccessEntry,
     AwardEmoji,
     Discussion,
+    Group,
     MergeRequest,
     Note,
     Project,
+    ProtectedBranch,
     PushRecord,
     User,
     Version,
@@ -48,6 +51,7 @@ class Store:
         self.mrs: dict[tuple[int, int], MergeRequest] = {}
         self.push_log: list[PushRecord] = []
         self.quick_actions: list[QuickActionRecord] = []
+        self.groups: dict[int, Group] = {}
         self.hooks = WebhookSender()
         self._ids: dict[str, int] = {}
         self._diff_cache: dict[tuple[int, str, str], list[FileDiff]] = {}
@@ -115,8 +119,61 @@ class Store:
             repo = BareRepo.init(self.repos_root / f"{path}.git", default_branch)
             repo.commit_files(default_branch, dict(files), "Initial commit", parent=None)
             project = Project(self._next("project"), path, default_branch, repo, resolved)
+            # As in GitLab: a new project's default branch is protected, Maintainers push and merge.
+            self._protect(project, default_branch, [AccessEntry(40)], [AccessEntry(40)])
             self.projects[project.id] = project
             return project
+
+    # --- protected branches and groups --------------------------------------------------------
+
+    def _protect(
+        self, project: Project, name: str, push: list[AccessEntry], merge: list[AccessEntry]
+    ) -> ProtectedBranch:
+        rule = ProtectedBranch(self._next("protected_branch"), name, push, merge)
+        project.protected = [p for p in project.protected if p.name != name] + [rule]
+        return rule
+
+    def protect(
+        self, project: Project, name: str, push: list[AccessEntry], merge: list[AccessEntry] | None = None
+    ) -> ProtectedBranch:
+        with self.lock:
+            return self._protect(project, name, push, merge if merge is not None else [AccessEntry(40)])
+
+    def unprotect(self, project: Project, name: str) -> None:
+        with self.lock:
+            project.protected = [p for p in project.protected if p.name != name]
+
+    def protection_of(self, project: Project, branch: str) -> list[ProtectedBranch]:
+        """The rules that match `branch` (GitLab: `*` matches any characters, `/` included)."""
+        with self.lock:
+            return [p for p in project.protected if _wildcard(p.name).fullmatch(branch)]
+
+    def may_push(self, project: Project, branch: str, user: User) -> bool:
+        """GitLab's rule: any matching protection rule that lets the user push (the most permissive
+        wins); an unprotected branch takes Developer."""
+        with self.lock:
+            level = project.members.get(user.id, 0)
+            rules = self.protection_of(project, branch)
+            if not rules:
+                return level >= 30
+            for rule in rules:
+                for entry in rule.push:
+                    if entry.access_level and entry.access_level <= 40 and level >= entry.access_level:
+                        return True
+                    if entry.user_id == user.id and level >= 30:
+                        return True
+                    group = self.groups.get(entry.group_id) if entry.group_id else None
+                    if group is not None and user.id in group.members:
+                        return True
+            return False
+
+    def add_group(self, path: str, members: dict[str, int]) -> Group:
+        with self.lock:
+            group = Group(
+                self._next("group"), path, {self.user_named(n).id: lvl for n, lvl in members.items()}
+            )
+            self.groups[group.id] = group
+            return group
 
     def project(self, ref: str | int | Project) -> Project:
         if isinstance(ref, Project):
@@ -432,3 +489,7 @@ def _text(value: Any, name: str, limit: int) -> str:
     if len(value) > limit:
         raise ApiError(400, f"{name} is too long (maximum is {limit} characters)", key="error")
     return value
+
+
+def _wildcard(name: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in name.split("*")))

@@ -179,6 +179,34 @@ def test_hostile_headers_never_5xx(live, token, event, uuid, content_type):
     assert response.status_code == (200 if token == SECRET else 401)
 
 
+@pytest.mark.parametrize(
+    ("case", "body"),
+    [
+        ("nested_200k_deep", b"[" * 100_000 + b"]" * 100_000),
+        ("nested_objects_past_the_limit", b'{"a":' * 65 + b"1" + b"}" * 65),
+        ("integer_of_5001_digits", b'{"object_kind": "note", "x": ' + b"9" * 5001 + b"}"),
+        (
+            "project_id_10_to_the_30",
+            json.dumps(
+                {
+                    "object_kind": "merge_request",
+                    "project": {"id": 10**30},
+                    "object_attributes": {"iid": 1, "action": "open", "last_commit": {"id": "a" * 40}},
+                }
+            ).encode(),
+        ),
+    ],
+)
+def test_deep_nesting_and_huge_integers_are_400(live, case, body):
+    """Authenticated bodies that once made json.loads or Temporal fail answer 400 with the reason."""
+    CASES["raw"] += 1
+    response = live.post("/webhook", content=body, headers={"X-Gitlab-Token": SECRET})
+    check(response)
+    assert response.status_code == 400, (case, response.text)
+    assert response.json()["status"] == "rejected"
+    assert live.get("/health").status_code == 200
+
+
 def test_oversized_bodies_are_413_and_the_server_keeps_answering(live):
     for size in (256 * 1024 + 1, 2 * 1024 * 1024):
         response = live.post(

@@ -695,3 +695,37 @@ def test_quick_actions_of_every_api_write_are_recorded(client: gitlab.Gitlab, gl
         ("mr_description", "bot", "assign_reviewer", "@mallory"),
     ]
     assert gl.quick_actions("alice") == []
+
+
+def test_protected_branches_api_as_gitlab_serves_it(client: gitlab.Gitlab, gl: GitLabStandIn) -> None:
+    from standins.gitlab import AccessEntry
+
+    project = client.projects.get(PROJECT)
+    # A new project's default branch is protected, Maintainers push (as in GitLab).
+    (default,) = project.protectedbranches.list(get_all=True)
+    assert default.name == "main" and default.push_access_levels[0]["access_level"] == 40
+    group = gl.add_group("grp/releasers", {"alice": 30})
+    alice = gl.store.user_named("alice").id
+    gl.protect_branch(
+        PROJECT,
+        "release/*",
+        push=[AccessEntry(0), AccessEntry(user_id=alice), AccessEntry(group_id=group.id)],
+    )
+    rule = project.protectedbranches.get("release/*")
+    levels = rule.push_access_levels
+    assert [(e["access_level"], e["user_id"], e["group_id"]) for e in levels] == [
+        (0, None, None),
+        (40, alice, None),
+        (40, None, group.id),
+    ]
+    assert levels[0]["access_level_description"] == "No one" and rule.allow_force_push is False
+    with pytest.raises(gitlab.GitlabGetError) as missing:
+        project.protectedbranches.get("release/1.0")  # a branch the rule matches is not a rule
+    assert missing.value.response_code == 404
+    member = client.groups.get(group.id, lazy=True).members_all.get(alice)
+    assert member.access_level == 30
+    with pytest.raises(gitlab.GitlabGetError):
+        client.groups.get(group.id, lazy=True).members_all.get(gl.store.user_named("bot").id)
+    gl.commit(PROJECT, "release/1.0", {"r.txt": "x\n"}, "r")
+    branch = project.branches.get("release/1.0")
+    assert branch.protected is True and branch.can_push is False  # the bot is a Developer
