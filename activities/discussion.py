@@ -214,8 +214,11 @@ class DiscussionActivities:
         now = activity.info().started_time or datetime.now(UTC)
         since = (now - RATE_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
         hour = now.strftime("%Y%m%d%H")
+        # Per task queue, like the agent slots: deployments sharing a namespace count separately.
+        queue = activity.info().task_queue
         base = (
-            f"WorkflowType = 'MRDiscussion' AND GitLabProject = '{data.project_id}' AND StartTime > '{since}'"
+            f"WorkflowType = 'MRDiscussion' AND TaskQueue = '{queue}' AND GitLabProject = '{data.project_id}' "
+            f"AND StartTime > '{since}'"
         )
         checks = [
             (
