@@ -16,6 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from contracts.settings import REPO_ROOT, Settings
+from core import markers
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -52,6 +53,12 @@ class WorkerProcess:
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # This process reads what the worker writes (tests, the demo): it verifies the worker's
+        # signed markers with the same keys (core/markers.py), never signing for it.
+        secret = settings.marker_key.get_secret_value() if settings.marker_key else ""
+        token = settings.gitlab_token.get_secret_value() if settings.gitlab_token else ""
+        if keys := markers.keys_from(secret, token):
+            markers.use_keys(keys)
 
     def start(self) -> WorkerProcess:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115

@@ -260,8 +260,6 @@ class FaultRig:
             max_concurrent_agent_runs=self.agent_slots,
             max_agent_runs_per_project=self.agent_slots,
         )
-        # The worker runs as its own process; this one reads the markers it signs with the same key.
-        markers.use_keys(markers.keys_from("", agent.token))
         self.client = await temporal.connect(self.settings)
         self.worker = WorkerProcess(self.settings, log_file=self.root / "worker.log").start()
         return self
