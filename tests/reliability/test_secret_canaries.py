@@ -37,6 +37,7 @@ CANARIES = {
     "GITHUB_TOKEN": "ghp_CANARYgithub" + uuid.uuid4().hex[:16],
     "COPILOT_PROVIDER_API_KEY": "sk-CANARYprovider" + uuid.uuid4().hex[:12],
     "JIRA_API_TOKEN": "CANARYjira" + uuid.uuid4().hex[:12],
+    "MARKER_KEY": "CANARYmarker" + uuid.uuid4().hex[:12],
 }
 
 
@@ -125,6 +126,7 @@ async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_cl
             gitlab_url=gitlab.url,
             gitlab_token=CANARIES["GITLAB_TOKEN"],
             gitlab_webhook_secret=CANARIES["GITLAB_WEBHOOK_SECRET"],
+            marker_key=CANARIES["MARKER_KEY"],
             github_token=CANARIES["GITHUB_TOKEN"],
             copilot_provider_type="openai",
             copilot_provider_base_url=model.base_url,
