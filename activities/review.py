@@ -134,6 +134,8 @@ class ReviewActivities:
             return f"merge request is {mr.state}"
         if mr.draft and not self.settings.review_drafts:
             return "draft merge request (REVIEW_DRAFTS=false)"
+        if mr.source_project_id != mr.project_id and not self.settings.review_forks:
+            return "merge request from a fork (REVIEW_FORKS=false)"
         gl = self._gl()
         gl.auth()
         assert gl.user is not None

@@ -40,6 +40,9 @@ async def handle_merge_request(request: Request, payload: dict[str, Any]) -> JSO
     else:
         return ignored(f"action '{attrs.action[:30]}' not handled")
 
+    forked = attrs.source_project_id is not None and attrs.source_project_id != hook.project.id
+    if forked and not settings.review_forks:
+        return ignored("merge request from a fork (REVIEW_FORKS=false)")
     if attrs.is_draft and not settings.review_drafts:
         return ignored("draft merge request (set REVIEW_DRAFTS=true to review drafts)")
 

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
 
     # --- Review behaviour -----------------------------------------------------------------------
     review_drafts: bool = Field(False, description="Review draft MRs too")
+    review_forks: bool = Field(
+        True, description="Review MRs from forks (anyone can open one on a public project)"
+    )
     review_max_diff_lines: int = Field(3000, ge=50, description="Diff lines sent to the agent per review")
     review_exclude: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [

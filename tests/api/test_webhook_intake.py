@@ -115,6 +115,14 @@ async def test_filtered_mr_events_are_ignored_with_a_reason(api, change, reason)
     assert response.json()["reason"].startswith(reason)
 
 
+async def test_fork_mrs_are_ignored_when_review_forks_is_off(base_settings):
+    settings = base_settings.model_copy(update={"review_forks": False})
+    with UvicornThread(create_app(settings)) as server:
+        response = await post(server, mr_hook(source_project_id=99, target_project_id=7))
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert response.json()["reason"] == "merge request from a fork (REVIEW_FORKS=false)"
+
+
 async def test_push_and_draft_turned_ready_are_reviewed(api):
     server, _ = api
     pushed = await post(server, mr_hook(iid=8, action="update", oldrev="a" * 40))
