@@ -125,6 +125,8 @@ class TestEvidence(_Model):
     duration_s: float = 0.0
     output_tail: str = Field("", max_length=4000)
     discovered: str = ""  # how the command was found, when not configured
+    source: str = Field("", max_length=500)  # the tree the tests ran on
+    harness_reset: list[str] = Field(default_factory=list, max_length=50)  # agent edits not used
 
 
 class AgentResult(_Model):

@@ -254,6 +254,33 @@ class Settings(BaseSettings):
     k8s_job_pending_timeout: int = Field(
         300, ge=1, description="Seconds an agent Job's pod may stay unschedulable or unable to start"
     )
+    sandbox_memory_mb: int = Field(
+        2048, ge=256, description="Memory limit of one agent sandbox, MiB (local executor; needs a cgroup)"
+    )
+    sandbox_max_processes: int = Field(
+        256, ge=16, description="Processes one agent sandbox may run at once (local executor)"
+    )
+    sandbox_tmp_mb: int = Field(256, ge=16, description="Size of an agent sandbox's /tmp tmpfs, MiB")
+    sandbox_uid_base: int = Field(
+        200000,
+        ge=1000,
+        description="First uid of agent sandboxes when the worker runs as root (one per sandbox)",
+    )
+    model_proxy_max_requests: int = Field(
+        400, ge=1, description="Model requests one agent run may make through the model proxy"
+    )
+    model_proxy_max_tokens: int = Field(
+        4_000_000, ge=1000, description="Tokens (as the provider reports them) one agent run may spend"
+    )
+    model_proxy_max_mb: int = Field(
+        256, ge=1, description="MiB one agent run may send to and receive from the model provider"
+    )
+    model_proxy_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds the model proxy waits to connect to the provider"
+    )
+    model_proxy_idle_timeout: float = Field(
+        120.0, gt=0, description="Seconds the model proxy waits for the provider's next bytes"
+    )
     max_concurrent_agent_runs: int = Field(4, ge=1, description="Agent runs one worker executes at once")
     max_agent_runs_per_project: int = Field(
         2, ge=1, description="Agent runs of one GitLab project at once, across all workers (queued beyond)"

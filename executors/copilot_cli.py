@@ -1,7 +1,9 @@
 """One run of the real Copilot CLI on a clone: sandboxed tools, a minimal environment, checked results.
 
 `await run_copilot(CopilotRun(...))` is async so a Temporal activity can heartbeat and be cancelled
-while it waits; cancellation and the timeout kill the CLI's whole process tree.
+while it waits. The CLI runs in a sandbox of its own (`CopilotRun.sandbox`, executors/process_sandbox.py),
+reaching its model only through a lease on the model proxy that ends when the CLI exits;
+cancellation, the timeout and the CLI's exit destroy the sandbox and everything started in it.
 
 What the CLI gets (measured against CLI 1.0.102, see tests/agent/):
 - the prompt on stdin, never in argv (no 128 KiB MAX_ARG_STRLEN limit, not visible in `ps`);
@@ -19,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -38,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from contracts.agent_tasks import TokenUsage
 from contracts.settings import Settings
 from executors import report_tool
+from executors.process_sandbox import Sandbox
 from executors.report_tool import (
     ChangeReport,
     DiscussionReply,
@@ -96,6 +99,7 @@ class CopilotRun:
     kind: Kind
     cache_dir: Path
     executable: str
+    sandbox: Sandbox = field(repr=False)  # the one door: executors/process_sandbox.py
     write_access: bool = False
     timeout_s: float = 600
     model: str = "gpt-4.1"
@@ -336,35 +340,6 @@ async def _feed(stdin: asyncio.StreamWriter, prompt: str) -> None:
         stdin.close()
 
 
-def _descendants(pid: int) -> list[int]:
-    """All live descendants (Linux /proc); the bash tool may start its shells in new sessions."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_tree(proc: asyncio.subprocess.Process) -> None:
-    targets = _descendants(proc.pid) if proc.returncode is None else []
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # start_new_session made the CLI a group leader
-    for pid in targets:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, REDACTED)
@@ -425,38 +400,42 @@ async def run_copilot(run: CopilotRun) -> CopilotOutcome:
         home = run_dir / "home"
         home.mkdir()
         log_dir = run.log_dir or run_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
         output = _Output()
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *build_args(run, run_dir, log_dir),
-            cwd=run.workdir,
-            env=build_env(run, home),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=MAX_LINE_BYTES,
-        )
-        assert proc.stdin and proc.stdout and proc.stderr  # all three are PIPEs
-        try:
-            async with asyncio.timeout(run.timeout_s):
-                readers = asyncio.gather(
-                    _read_lines(proc.stdout, output.stdout_line),
-                    _read_lines(proc.stderr, output.stderr_line),
-                )
-                await _feed(proc.stdin, run.prompt)
-                exit_code = await proc.wait()
-                # a lingering grandchild may hold the pipes open: the CLI's exit is what counts
-                done, _ = await asyncio.wait([readers], timeout=READER_GRACE_S)
-                if not done:
-                    readers.cancel()
-        except TimeoutError:
-            raise AgentTimeout(f"Copilot run exceeded {run.timeout_s:g} s and was killed") from None
-        finally:
-            _kill_tree(proc)  # after a timeout, a cancellation, and stray children of a clean exit
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    await proc.wait()
+        async with run.sandbox.model_access(
+            run.provider_base_url, run.provider_api_key, run.provider_type, write_access=run.write_access
+        ) as access:
+            inside = dataclasses.replace(
+                run, provider_base_url=access.base_url, provider_api_key=access.api_key
+            )
+            async with run.sandbox.process(
+                build_args(inside, run_dir, log_dir),
+                cwd=run.workdir,
+                env=build_env(inside, home),
+                writable=[run.workdir, run_dir, log_dir],
+                readable=[Path(run.executable).parent, run.cache_dir, Path(report_tool.__file__)],
+                route=access.route,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=MAX_LINE_BYTES,
+            ) as proc:
+                assert proc.stdin and proc.stdout and proc.stderr  # all three are PIPEs
+                try:
+                    async with asyncio.timeout(run.timeout_s):
+                        readers = asyncio.gather(
+                            _read_lines(proc.stdout, output.stdout_line),
+                            _read_lines(proc.stderr, output.stderr_line),
+                        )
+                        await _feed(proc.stdin, run.prompt)
+                        exit_code = await proc.wait()
+                        # a lingering grandchild may hold the pipes open: the CLI's exit is what counts
+                        done, _ = await asyncio.wait([readers], timeout=READER_GRACE_S)
+                        if not done:
+                            readers.cancel()
+                except TimeoutError:
+                    raise AgentTimeout(f"Copilot run exceeded {run.timeout_s:g} s and was killed") from None
         duration = time.monotonic() - started
         log_tail = scrub("\n".join(output.tail), secrets)[-OUTPUT_TAIL_BYTES:]
         if exit_code != 0:

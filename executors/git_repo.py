@@ -73,6 +73,7 @@ def git(
     token: str | None = None,
     check: bool = True,
     timeout: float = GIT_TIMEOUT_S,
+    input: str | None = None,  # noqa: A002 (subprocess's name for it)
 ) -> str:
     cmd = ["git"]
     if repo is not None:
@@ -80,7 +81,7 @@ def git(
     cmd += list(args)
     try:
         out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env=_env(token), check=False
+            cmd, capture_output=True, text=True, timeout=timeout, env=_env(token), check=False, input=input
         )
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", transient=True) from None

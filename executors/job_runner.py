@@ -31,6 +31,7 @@ from executors.k8s_channel import (
     result_payload,
     write_result,
 )
+from executors.process_sandbox import JobContainer
 from executors.sandbox import run_task
 
 
@@ -45,7 +46,9 @@ def _outcome(repo: Path) -> dict[str, Any]:
     try:
         task = decode_task(os.environ.get(TASK_ENV, ""))
         traceparent = os.environ.get("TRACEPARENT") or None
-        return result_payload(asyncio.run(run_task(task, repo, settings, traceparent=traceparent)))
+        # The pod is this run's sandbox (executors/k8s_spec.py); processes start directly in it.
+        result = asyncio.run(run_task(task, repo, settings, sandbox=JobContainer(), traceparent=traceparent))
+        return result_payload(result)
     except ResultTooLarge as exc:
         return error_payload("ResultTooLarge", scrub(str(exc), secrets))
     except Exception as exc:  # every failure leaves as an error result, not as a bare traceback

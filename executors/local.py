@@ -1,24 +1,22 @@
-"""TASK_EXECUTOR=local: the agent runs as a subprocess of the worker, in a run directory of its own.
+"""TASK_EXECUTOR=local: the agent runs on the worker's host, in a bubblewrap sandbox per process.
 
-The worker clones with the GitLab token (as a per-command header; nothing stored), then hands the
-clone to `run_task`, whose Copilot CLI child gets an allowlisted environment without that token, and
-with a BYOK provider not even the provider key: only a per-run lease on the worker's model proxy.
+The worker clones with the GitLab token (a per-command header; nothing stored), outside any sandbox:
+the agent's processes live in PID, mount, network and user namespaces of their own
+(executors/process_sandbox.py), so they cannot see that git, its environment, or any other run, and
+reach nothing but their lease on the model proxy. Without a working bubblewrap the executor refuses
+every run with SandboxUnavailable, which names the fix: there is no unsandboxed path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import shutil
-from collections.abc import AsyncIterator
-
-from pydantic import SecretStr
 
 from contracts.settings import Settings
 from executors.base import safe_name
 from executors.git_repo import clone
-from executors.model_proxy import ModelProxy
+from executors.process_sandbox import ProcessSandbox
 from executors.sandbox import run_task
 from executors.tasks import AgentResult, AgentTask
 
@@ -26,29 +24,17 @@ from executors.tasks import AgentResult, AgentTask
 class LocalExecutor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._proxy: ModelProxy | None = None
-        if settings.copilot_provider_base_url:
-            key = settings.copilot_provider_api_key
-            self._proxy = ModelProxy(
-                settings.copilot_provider_base_url, key.get_secret_value() if key else None
-            )
+        self._sandbox: ProcessSandbox | None = None
 
-    @contextlib.asynccontextmanager
-    async def _agent_settings(self) -> AsyncIterator[Settings]:
-        """The settings the agent run sees: with BYOK, the model proxy and a per-run lease instead of
-        the provider's URL and key (see executors/model_proxy.py)."""
-        if self._proxy is None:
-            yield self.settings
-            return
-        async with self._proxy.lease() as token:
-            yield self.settings.model_copy(
-                update={
-                    "copilot_provider_base_url": self._proxy.base_url,
-                    "copilot_provider_api_key": SecretStr(token),
-                }
-            )
+    @property
+    def sandbox(self) -> ProcessSandbox:
+        """Made on first use, so a worker without bubblewrap still starts (and says why it refuses)."""
+        if self._sandbox is None:
+            self._sandbox = ProcessSandbox.from_settings(self.settings)
+        return self._sandbox
 
     async def run(self, task: AgentTask, *, run_id: str, traceparent: str | None = None) -> AgentResult:
+        sandbox = self.sandbox  # refuse before cloning anything
         digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
         run_dir = self.settings.work_path / f"{safe_name(run_id, 40)}-{digest}"
         # A retried attempt starts from a clean directory: whatever the crashed one left is discarded.
@@ -64,7 +50,6 @@ class LocalExecutor:
                 sha=task.repo.head_sha,
                 branches=task.repo.branches,
             )
-            async with self._agent_settings() as settings:
-                return await run_task(task, repo, settings, traceparent=traceparent)
+            return await run_task(task, repo, self.settings, sandbox=sandbox, traceparent=traceparent)
         finally:
             await asyncio.to_thread(shutil.rmtree, run_dir, True)

@@ -1,8 +1,9 @@
 """The discussion task inside the sandbox: show the MR, its diff and the thread, run the agent, and
 hand back what it changed as one bounded binary patch against the head it started from.
 
-The sandbox never commits or pushes (it holds no credential): the worker applies the patch to a
-fresh clone and pushes (activities/discussion_push.py).
+The sandbox never commits or pushes (it holds no credential): the patch is collected after the
+agent's sandbox is gone (executors/agent_patch.py), and the worker applies it to a fresh clone and
+pushes (activities/discussion_push.py).
 """
 
 from __future__ import annotations
@@ -11,41 +12,18 @@ from pathlib import Path
 
 from contracts.settings import Settings
 from core.discussion_prompt import ThreadEntry, discussion_prompt
+from executors.agent_patch import collect_patch
 from executors.copilot_cli import CopilotRun, run_copilot
-from executors.git_repo import git
 from executors.instructions import instructions_at
+from executors.process_sandbox import Sandbox
 from executors.review_diff import select_review_diff
 from executors.tasks import AgentResult, DiscussionTask
 
 MAX_PATCH_BYTES = 2 * 1024 * 1024
-PATCH_TIMEOUT_S = 120
-
-
-def working_patch(repo: Path, head_sha: str) -> tuple[str | None, bool]:
-    """(patch, too_large): every change in the work tree, committed or not, against `head_sha`.
-
-    `git add -A` respects the repository's .gitignore, so build output and caches stay out. When a
-    changed text file is not UTF-8, the patch is made again with every file marked binary (in
-    .git/info/attributes, which outranks the tree's .gitattributes), so the result is always a str.
-    """
-    git(repo, "add", "-A", timeout=PATCH_TIMEOUT_S)
-    args = ("diff", "--cached", "--binary", "--no-color", "--no-ext-diff", head_sha)
-    try:
-        patch = git(repo, *args, timeout=PATCH_TIMEOUT_S)
-    except UnicodeDecodeError:
-        attributes = repo / ".git" / "info" / "attributes"
-        attributes.parent.mkdir(parents=True, exist_ok=True)
-        attributes.write_text("* binary\n")
-        patch = git(repo, *args, timeout=PATCH_TIMEOUT_S)
-    if not patch.strip():
-        return None, False
-    if len(patch.encode()) > MAX_PATCH_BYTES:
-        return None, True
-    return patch, False
 
 
 async def run_discussion(
-    task: DiscussionTask, repo: Path, settings: Settings, traceparent: str | None
+    task: DiscussionTask, repo: Path, settings: Settings, traceparent: str | None, sandbox: Sandbox
 ) -> AgentResult:
     head = task.repo.head_sha
     selected = select_review_diff(
@@ -84,9 +62,15 @@ async def run_discussion(
         kind="discussion",
         write_access=task.may_push,
         traceparent=traceparent,
+        sandbox=sandbox,
     )
     outcome = await run_copilot(run)
-    patch, too_large = working_patch(repo, head) if task.may_push else (None, False)
+    # The agent's sandbox is gone; the patch is read in a new one (its .git is the agent's to edit).
+    patch, too_large = (
+        await collect_patch(sandbox, repo, head, max_bytes=MAX_PATCH_BYTES)
+        if task.may_push
+        else (None, False)
+    )
     return AgentResult(
         kind="discussion",
         reports=outcome.reports,

@@ -1,22 +1,27 @@
-"""The implement task inside the sandbox: run the agent with write access, then measure the tests
-ourselves, then hand back the change as a bounded binary patch.
+"""The implement task: run the agent with write access, hand back its change as a bounded binary
+patch, and measure the tests ourselves on a tree the agent never touched.
 
-The patch is taken before the tests run, so whatever the test run writes (caches, reports) is not
-part of the change; build and cache directories the agent's own test runs left behind are excluded.
-Committing and pushing happen in the worker, which holds the GitLab token; the agent never does.
+Before the agent starts, the test command is discovered on the target branch and a second checkout
+of it is made (never mounted into the agent's sandbox). After the agent's sandbox is gone the patch
+is collected in a new sandbox (executors/agent_patch.py), build and cache directories the agent's own
+test runs left behind excluded, then applied to that checkout and tested in another sandbox without
+network (executors/test_evidence.py). Committing and pushing happen in the worker, which holds the
+GitLab token; the agent never does.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from contracts.settings import Settings
 from core.implement_prompt import implement_prompt
+from executors.agent_patch import collect_patch
 from executors.copilot_cli import CopilotRun, run_copilot
-from executors.git_repo import git
 from executors.instructions import instructions_at
+from executors.process_sandbox import Sandbox
 from executors.tasks import AgentResult, ImplementTask
-from executors.test_evidence import discover, run_tests
+from executors.test_evidence import discover, measure, prepare_tree
 
 MAX_PATCH_BYTES = 5 * 1024 * 1024
 ARTIFACTS = (
@@ -30,21 +35,17 @@ ARTIFACTS = (
 )
 
 
-def collect_patch(repo: Path) -> str:
-    """The working tree's change against HEAD as a binary patch ("" when there is none)."""
-    excludes = [f":(exclude,glob){pattern}" for pattern in ARTIFACTS]
-    git(repo, "add", "--all", "--", ".", *excludes)
-    return git(repo, "diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "HEAD")
-
-
 async def run_implement(
-    task: ImplementTask, repo: Path, settings: Settings, traceparent: str | None
+    task: ImplementTask, repo: Path, settings: Settings, traceparent: str | None, sandbox: Sandbox
 ) -> AgentResult:
-    command, how = discover(repo, task.test_command)
+    head = task.repo.head_sha
+    target = task.repo.branches[0] if task.repo.branches else head[:12]
+    command, how = discover(repo, task.test_command)  # from the target branch, before the agent
+    tree = await asyncio.to_thread(prepare_tree, repo, repo.parent / f"{repo.name}-evidence", head)
     prompt = implement_prompt(
         issue_key=task.issue_key,
         project_path=task.project_path,
-        target_branch=task.repo.branches[0] if task.repo.branches else task.repo.head_sha[:12],
+        target_branch=target,
         summary=task.summary,
         description=task.description,
         instructions=instructions_at(repo, task.repo.head_sha, []),
@@ -57,11 +58,15 @@ async def run_implement(
         kind="implement",
         write_access=True,
         traceparent=traceparent,
+        sandbox=sandbox,
     )
     outcome = await run_copilot(run)
-    patch = collect_patch(repo)
-    too_large = len(patch.encode()) > MAX_PATCH_BYTES
-    tests = await run_tests(repo, command, how) if patch and not too_large else None
+    patch, too_large = await collect_patch(sandbox, repo, head, max_bytes=MAX_PATCH_BYTES, excludes=ARTIFACTS)
+    tests = (
+        await measure(sandbox, tree, patch, command, how, base_sha=head, base_name=f"target branch {target}")
+        if patch
+        else None
+    )
     return AgentResult(
         kind="implement",
         reports=outcome.reports,
@@ -69,7 +74,7 @@ async def run_implement(
         usage=outcome.usage,
         duration_s=outcome.duration_s,
         prompt_chars=len(prompt),
-        patch=None if too_large else (patch or None),
+        patch=patch,
         patch_too_large=too_large,
         tests=tests,
     )

@@ -8,12 +8,13 @@ from contracts.settings import Settings
 from core import prompts
 from executors.copilot_cli import CopilotRun, run_copilot
 from executors.instructions import instructions_at
+from executors.process_sandbox import Sandbox
 from executors.review_diff import select_review_diff
 from executors.tasks import AgentResult, ReviewTask
 
 
 async def run_review(
-    task: ReviewTask, repo: Path, settings: Settings, traceparent: str | None
+    task: ReviewTask, repo: Path, settings: Settings, traceparent: str | None, sandbox: Sandbox
 ) -> AgentResult:
     selected = select_review_diff(
         repo,
@@ -47,7 +48,7 @@ async def run_review(
         diff=selected.text,
     )
     run = CopilotRun.from_settings(
-        settings, prompt=prompt, workdir=repo, kind="review", traceparent=traceparent
+        settings, prompt=prompt, workdir=repo, kind="review", traceparent=traceparent, sandbox=sandbox
     )
     outcome = await run_copilot(run)
     return AgentResult(

@@ -1,7 +1,8 @@
-"""One agent task run inside its sandbox (a local run directory or a Kubernetes Job's volume).
+"""One agent task on its clone: the task kind's runner, with the sandbox every process goes through.
 
-The local executor and the Job runner both call `run_task`, so the two executors cannot drift. Each
-task kind has its own module; `RUNNERS` maps the kind to it.
+The local executor (a bubblewrap `ProcessSandbox` per process) and the Job runner (the pod is the
+sandbox: `JobContainer`) both call `run_task`, so the two executors cannot drift. Each task kind has
+its own module; `RUNNERS` maps the kind to it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from contracts.settings import Settings
+from executors.process_sandbox import Sandbox
 from executors.run_discussion import run_discussion
 from executors.run_implement import run_implement
 from executors.run_review import run_review
@@ -25,13 +27,18 @@ RUNNERS: dict[str, Runner] = {
 
 
 async def run_task(
-    task: AgentTask, repo: Path, settings: Settings, *, traceparent: str | None = None
+    task: AgentTask,
+    repo: Path,
+    settings: Settings,
+    *,
+    sandbox: Sandbox,
+    traceparent: str | None = None,
 ) -> AgentResult:
     runner = RUNNERS.get(task.kind)
     if runner is None:
         raise ValueError(f"no runner for agent task kind {task.kind!r}")
     started = time.monotonic()
-    result = await runner(task, repo, settings, traceparent)
+    result = await runner(task, repo, settings, traceparent, sandbox)
     if not result.duration_s:
         result.duration_s = round(time.monotonic() - started, 3)
     return result

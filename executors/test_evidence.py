@@ -1,23 +1,33 @@
-"""Test evidence measured by the service, never taken on the model's word.
+"""Test evidence measured by the service, never taken on the model's word, on a tree the agent
+never touched.
 
-After the agent has finished, the sandbox runs the project's test command itself: the one configured
-in JIRA_PROJECT_MAP (`test_command`), else one discovered from the repository (and named, so the MR
-says how it was found). The real exit code, the pass/fail counts where the runner prints them, the
-duration and a bounded output tail become the `TestEvidence` the MR description shows.
+The command is the one configured in JIRA_PROJECT_MAP (`test_command`), else one discovered from the
+target branch before the agent runs (and named, so the MR says how it was found). After the agent's
+sandbox is gone, `measure` applies its patch to a fresh checkout of the target branch that was made
+before the agent started and never mounted in its sandbox; the files that define how the tests run
+(Makefile, package.json, conftest.py, pytest/tox config, a script the command names, ...) are put
+back to the target branch's version if the patch changed them, and the tests run in a new sandbox
+with no network at all. The real exit code, the pass/fail counts where the runner prints them, the
+duration and a bounded output tail become the `TestEvidence` the MR description shows, with the
+command, where it came from and which harness files were reset.
+
+What the agent still controls: the code it wrote, tests included; a test of its own can print
+anything. What it cannot change: the command, the harness, the tree, or the run's environment.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import signal
+import shlex
 import tempfile
 import time
 from pathlib import Path
 
+from executors.git_repo import git
+from executors.process_sandbox import Sandbox
 from executors.tasks import TestEvidence
 
 TEST_TIMEOUT_S = 900
@@ -25,6 +35,31 @@ OUTPUT_TAIL_CHARS = 3000
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024  # what is kept in memory while the tests run
 _NPM_PLACEHOLDER = "no test specified"
 _PYTEST_CONFIG = ("pytest.ini", "conftest.py", "tox.ini")
+# Files that decide how a test command runs: the target branch's versions are used, whatever the patch.
+HARNESS_NAMES = frozenset(
+    {
+        "Makefile",
+        "makefile",
+        "GNUmakefile",
+        "package.json",
+        "pytest.ini",
+        "conftest.py",
+        "tox.ini",
+        "setup.cfg",
+        "pyproject.toml",
+        "noxfile.py",
+        "sitecustomize.py",
+        "usercustomize.py",
+        "go.mod",
+        "Cargo.toml",
+        "jest.config.js",
+        "jest.config.ts",
+        "vitest.config.js",
+        "vitest.config.ts",
+        ".mocharc.json",
+        ".mocharc.js",
+    }
+)
 
 
 # --- discovery ----------------------------------------------------------------------------------------
@@ -190,44 +225,97 @@ def test_env(home: Path) -> dict[str, str]:
     return env
 
 
-async def run_tests(
-    repo: Path, command: str | None, discovered: str, *, timeout_s: float = TEST_TIMEOUT_S
+def prepare_tree(repo: Path, dest: Path, sha: str) -> Path:
+    """A checkout of `sha` of its own (no shared objects, no hardlinks), made before the agent runs;
+    it is never mounted into the agent's sandbox."""
+    git(None, "clone", "--quiet", "--no-hardlinks", "--no-checkout", str(repo), str(dest))
+    git(dest, "checkout", "--quiet", "--detach", sha)
+    return dest
+
+
+def _harness_paths(command: str, changed: list[str]) -> list[str]:
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    named = {os.path.normpath(w) for w in words if not w.startswith(("-", "/")) and ".." not in w}
+    return [p for p in changed if Path(p).name in HARNESS_NAMES or p.endswith(".mk") or p in named]
+
+
+def apply_patch(tree: Path, patch: str, base_sha: str, command: str) -> list[str]:
+    """Apply the agent's patch to the fresh `tree`, then put every harness file it changed back to
+    `base_sha`'s version (a file the patch added is removed). Returns the paths put back.
+
+    The worker's git on its own checkout: `git apply` only writes the work tree (it refuses paths in
+    .git and beyond symlinks), and the clone's config is the worker's, so nothing of the patch runs.
+    """
+    git(tree, "apply", "--index", "--binary", "--whitespace=nowarn", input=patch)
+    changed = [
+        p for p in git(tree, "diff", "--cached", "--name-only", "--no-renames", base_sha).splitlines() if p
+    ]
+    reset = _harness_paths(command, changed)
+    for path in reset:
+        if git(tree, "ls-tree", "--name-only", base_sha, "--", path).strip():
+            git(tree, "checkout", base_sha, "--", path)
+        else:
+            git(tree, "rm", "--quiet", "--force", "--", path)
+    return reset
+
+
+async def measure(
+    sandbox: Sandbox,
+    tree: Path,
+    patch: str,
+    command: str | None,
+    discovered: str,
+    *,
+    base_sha: str,
+    base_name: str,
+    timeout_s: float = TEST_TIMEOUT_S,
 ) -> TestEvidence:
-    """Run `command` in `repo` with a shell and a minimal environment; never raises for test failures."""
+    """The evidence for `patch`: applied to the fresh `tree` (a checkout of `base_sha`), harness
+    reset, tests run in a new sandbox without network."""
+    source = f"{base_name} at {base_sha[:12]} plus the agent's patch, in a fresh checkout"
+    if command is None:
+        return TestEvidence(command=None, ran=False, discovered=discovered, source=source)
+    reset = await asyncio.to_thread(apply_patch, tree, patch, base_sha, command)
+    evidence = await run_tests(sandbox, tree, command, discovered, timeout_s=timeout_s)
+    return evidence.model_copy(update={"source": source, "harness_reset": reset[:50]})
+
+
+async def run_tests(
+    sandbox: Sandbox, repo: Path, command: str | None, discovered: str, *, timeout_s: float = TEST_TIMEOUT_S
+) -> TestEvidence:
+    """Run `command` in `repo` with a shell, a minimal environment, in a new sandbox without network;
+    never raises for test failures. Whatever the tests start ends with the sandbox."""
     if command is None:
         return TestEvidence(command=None, ran=False, discovered=discovered)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tests-home-") as home:
-        proc = await asyncio.create_subprocess_exec(
-            "sh",
-            "-c",
-            command,
-            cwd=repo,
-            env=test_env(Path(home)),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
         chunks: list[bytes] = []
         size = 0
         timed_out = False
-        try:
-            async with asyncio.timeout(timeout_s):
-                while data := await proc.stdout.read(65536):
-                    chunks.append(data)
-                    size += len(data)
-                    while size > MAX_OUTPUT_BYTES and len(chunks) > 1:
-                        size -= len(chunks.pop(0))
-                await proc.wait()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the runner and anything it left behind
-            if proc.returncode is None:
-                await proc.wait()
+        async with sandbox.process(
+            ["sh", "-c", command],
+            cwd=repo,
+            env=test_env(Path(home)),
+            writable=[repo, Path(home)],
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        ) as proc:
+            assert proc.stdout is not None
+            try:
+                async with asyncio.timeout(timeout_s):
+                    while data := await proc.stdout.read(65536):
+                        chunks.append(data)
+                        size += len(data)
+                        while size > MAX_OUTPUT_BYTES and len(chunks) > 1:
+                            size -= len(chunks.pop(0))
+                    await proc.wait()
+            except TimeoutError:
+                timed_out = True
+        exit_code = None if timed_out else proc.returncode
     output = b"".join(chunks).decode("utf-8", "replace")
     passed, failed = parse_counts(output)
     tail = output[-OUTPUT_TAIL_CHARS:]
@@ -236,7 +324,7 @@ async def run_tests(
     return TestEvidence(
         command=command,
         ran=True,
-        exit_code=None if timed_out else proc.returncode,
+        exit_code=exit_code,
         passed=passed,
         failed=failed,
         duration_s=round(time.monotonic() - started, 3),

@@ -44,3 +44,11 @@ def base_settings(temporal_server: TemporalDevServer, task_queue: str, tmp_path)
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
     yield await temporal.connect(Settings(_env_file=None, temporal_address=temporal_server.address))
+
+
+@pytest.fixture(scope="session")
+def process_sandbox():
+    """The local executor's sandbox (bubblewrap), for tests that start agent-side processes."""
+    from executors.process_sandbox import ProcessSandbox
+
+    return ProcessSandbox.from_settings(Settings(_env_file=None))

@@ -10,6 +10,7 @@ import pytest
 
 from contracts.settings import Settings
 from executors.copilot_cli import CopilotRun
+from executors.process_sandbox import ProcessSandbox
 from standins.model_server import ModelServer, ScriptedBrain
 
 SETTINGS = Settings(_env_file=None)
@@ -31,7 +32,9 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_run(model_server: ModelServer, workdir: Path) -> Callable[..., CopilotRun]:
+def make_run(
+    model_server: ModelServer, workdir: Path, process_sandbox: ProcessSandbox
+) -> Callable[..., CopilotRun]:
     def make(prompt: str, kind: str = "review", **overrides: Any) -> CopilotRun:
         values: dict[str, Any] = {
             "workdir": workdir,
@@ -41,6 +44,7 @@ def make_run(model_server: ModelServer, workdir: Path) -> Callable[..., CopilotR
             "provider_base_url": model_server.base_url,
             "provider_api_key": PROVIDER_KEY,
             "timeout_s": 60,
+            "sandbox": process_sandbox,
         }
         values.update(overrides)
         return CopilotRun(prompt=prompt, kind=kind, **values)

@@ -23,9 +23,9 @@ def provider():
 
 async def test_lease_is_swapped_for_the_real_key_and_the_stream_passes_through(provider):
     proxy = ModelProxy(provider.base_url, REAL_KEY)
-    async with proxy.lease() as token, httpx.AsyncClient(base_url=proxy.base_url) as http:
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url) as http:
         response = await http.post(
-            "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {token}"}
+            "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {lease.token}"}
         )
         forged = await http.post(
             "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {REAL_KEY}"}
@@ -40,11 +40,13 @@ async def test_lease_is_swapped_for_the_real_key_and_the_stream_passes_through(p
     # With no lease left the proxy stops listening: an old token has nothing to talk to.
     async with httpx.AsyncClient(base_url=base_url) as http:
         with pytest.raises(httpx.ConnectError):
-            await http.post("/chat/completions", json=BODY, headers={"Authorization": f"Bearer {token}"})
+            await http.post(
+                "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {lease.token}"}
+            )
 
 
 async def test_provider_down_is_a_502_with_a_reason():
     proxy = ModelProxy(f"http://127.0.0.1:{free_port()}/v1", REAL_KEY)
-    async with proxy.lease() as token, httpx.AsyncClient(base_url=proxy.base_url) as http:
-        response = await http.post("/chat/completions", json=BODY, headers={"api-key": token})
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url) as http:
+        response = await http.post("/chat/completions", json=BODY, headers={"api-key": lease.token})
     assert response.status_code == 502 and "unreachable" in response.json()["error"]["message"]

@@ -3,6 +3,7 @@ earlier-push detection, the prompt, and the sandbox's patch (real git)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 import pytest
@@ -15,8 +16,9 @@ from core.discussion_prompt import ThreadEntry, discussion_prompt
 from core.discussion_reply import render_failure, render_reply
 from core.discussion_thread import read_thread
 from core.mentions import mentions
+from executors.agent_patch import collect_patch
 from executors.git_repo import AGENT_AUTHOR
-from executors.run_discussion import MAX_PATCH_BYTES, working_patch
+from executors.run_discussion import MAX_PATCH_BYTES
 
 AGENT = {"id": 99, "username": "copilot-agent"}
 DEV = {"id": 11, "username": "dev"}
@@ -161,7 +163,12 @@ def test_prompt_labels_untrusted_text_and_ends_with_the_request():
 
 
 def _git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    # The sandbox that collected a patch left the clone owned by its uid: this git is another user.
+    subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def working_patch(sandbox, path, head):
+    return asyncio.run(collect_patch(sandbox, path, head, max_bytes=MAX_PATCH_BYTES))
 
 
 @pytest.fixture
@@ -177,27 +184,29 @@ def repo(tmp_path):
     return tmp_path, head.stdout.strip()
 
 
-def test_working_patch_covers_committed_and_uncommitted_changes_but_not_ignored_files(repo):
+def test_working_patch_covers_committed_and_uncommitted_changes_but_not_ignored_files(repo, process_sandbox):
     path, head = repo
-    assert working_patch(path, head) == (None, False)
+    assert working_patch(process_sandbox, path, head) == (None, False)
     (path / "a.txt").write_text("two\n")
     _git(path, "commit", "-qam", "agent committed by itself")
     (path / "b.bin").write_bytes(b"\x00\x01\xff")
     (path / "latin.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     (path / "build").mkdir()
     (path / "build" / "out.o").write_text("junk")
-    patch, too_large = working_patch(path, head)
+    patch, too_large = working_patch(process_sandbox, path, head)
     assert not too_large and patch is not None
     assert "a.txt" in patch and "b.bin" in patch and "latin.txt" in patch and "build/" not in patch
     _git(path, "reset", "-q", "--hard", head)
     applied = subprocess.run(
-        ["git", "-C", str(path), "apply", "--index"], input=patch.encode(), capture_output=True
+        ["git", "-c", "safe.directory=*", "-C", str(path), "apply", "--index"],
+        input=patch.encode(),
+        capture_output=True,
     )
     assert applied.returncode == 0, applied.stderr
     assert (path / "latin.txt").read_bytes() == "caf\xe9\n".encode("latin-1")
 
 
-def test_working_patch_refuses_an_oversized_change(repo):
+def test_working_patch_refuses_an_oversized_change(repo, process_sandbox):
     path, head = repo
     (path / "big.txt").write_text("x" * (MAX_PATCH_BYTES + 10) + "\n")
-    assert working_patch(path, head) == (None, True)
+    assert working_patch(process_sandbox, path, head) == (None, True)

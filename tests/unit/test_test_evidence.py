@@ -66,9 +66,12 @@ def test_broken_package_json_is_not_a_test_script(tmp_path):
     assert discover(tmp_path, None)[0] is None
 
 
-async def test_run_measures_exit_code_counts_and_tail(tmp_path):
+async def test_run_measures_exit_code_counts_and_tail(tmp_path, process_sandbox):
     evidence = await run_tests(
-        tmp_path, "echo '3 passed, 1 failed'; echo GITLAB_TOKEN=$GITLAB_TOKEN; exit 3", "configured"
+        process_sandbox,
+        tmp_path,
+        "echo '3 passed, 1 failed'; echo GITLAB_TOKEN=$GITLAB_TOKEN; exit 3",
+        "configured",
     )
     assert evidence.ran and evidence.exit_code == 3
     assert (evidence.passed, evidence.failed) == (3, 1)
@@ -76,17 +79,21 @@ async def test_run_measures_exit_code_counts_and_tail(tmp_path):
     assert evidence.duration_s >= 0 and evidence.discovered == "configured"
 
 
-async def test_run_without_command_is_not_run(tmp_path):
-    evidence = await run_tests(tmp_path, None, "no test command configured and none discovered")
+async def test_run_without_command_is_not_run(tmp_path, process_sandbox):
+    evidence = await run_tests(
+        process_sandbox, tmp_path, None, "no test command configured and none discovered"
+    )
     assert not evidence.ran and evidence.exit_code is None
 
 
-async def test_run_times_out_and_kills(tmp_path):
-    evidence = await run_tests(tmp_path, "echo started; sleep 30", "configured", timeout_s=0.5)
+async def test_run_times_out_and_kills(tmp_path, process_sandbox):
+    evidence = await run_tests(
+        process_sandbox, tmp_path, "echo started; sleep 30", "configured", timeout_s=0.5
+    )
     assert evidence.exit_code is None and "killed after 0.5 s" in evidence.output_tail
     assert evidence.duration_s < 10
 
 
-async def test_output_tail_is_bounded(tmp_path):
-    evidence = await run_tests(tmp_path, "yes line | head -n 100000", "configured")
+async def test_output_tail_is_bounded(tmp_path, process_sandbox):
+    evidence = await run_tests(process_sandbox, tmp_path, "yes line | head -n 100000", "configured")
     assert evidence.exit_code == 0 and len(evidence.output_tail) <= 3000
