@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -220,21 +222,37 @@ class _Cgroup:
 
 # --- the sandbox ----------------------------------------------------------------------------------
 class _UidPool:
-    """As root, every live sandbox gets a uid of its own: no two runs share a uid or a process count."""
+    """As root, every live sandbox gets a uid of its own: no two runs share a uid or a process count.
+
+    A uid is held with an exclusive flock on a file named after it, so several worker processes on
+    one host (or test sessions side by side) never hand out the same uid at once.
+    """
 
     def __init__(self, base: int, size: int = 4096) -> None:
         self.base, self.size = base, size
-        self._used: set[int] = set()
+        self._dir = Path(tempfile.gettempdir()) / f"gitlab-copilot-agent-uids-{base}"
+        self._held: dict[int, int] = {}
 
     def take(self) -> int:
+        self._dir.mkdir(mode=0o700, exist_ok=True)
         for slot in range(self.size):
-            if slot not in self._used:
-                self._used.add(slot)
-                return self.base + slot
+            uid = self.base + slot
+            if uid in self._held:
+                continue
+            fd = os.open(self._dir / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._held[uid] = fd
+            return uid
         raise SandboxUnavailable("no free sandbox uid (too many sandboxes at once)")
 
     def give(self, uid: int) -> None:
-        self._used.discard(uid - self.base)
+        fd = self._held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # closing releases the lock
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -464,28 +482,7 @@ class ProcessSandbox:
             if cgroup is not None:
                 await cgroup.destroy()
             if self.as_root:
-                await _wait_uid_gone(uid)
                 self._uids.give(uid)
-
-
-def _uid_processes(uid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-    return found
-
-
-async def _wait_uid_gone(uid: int) -> None:
-    """The namespace's teardown is asynchronous: a uid goes back to the pool only once it runs nothing."""
-    deadline = time.monotonic() + KILL_WAIT_S
-    while (left := _uid_processes(uid)) and time.monotonic() < deadline:
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        await asyncio.sleep(0.02)
 
 
 @dataclass(frozen=True)

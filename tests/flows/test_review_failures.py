@@ -132,7 +132,9 @@ async def test_worker_killed_mid_review_completes_once(
             task_queue=task_queue,
             search_attributes=review_search_attributes(pid, mr.iid, sha, "manual"),
         )
-        for _ in range(300):
+        # A request is recorded once its 20 s stall is over; the sandbox's start adds about a second
+        # to the run's start, so allow 60 s, not 30 (it took 28.7 s on a loaded 2-core machine).
+        for _ in range(600):
             if model.requests:
                 break
             await asyncio.sleep(0.1)
