@@ -37,10 +37,13 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # retires one fails the build with "Version ... not found": bump it here or pass --build-arg.
 ARG GIT_VERSION=1:2.39.5-0+deb12u3
 ARG CA_CERTIFICATES_VERSION=20250419~deb12u2
-# git clones and pushes MR branches; nothing else is added to the slim base. Then no setuid/setgid
-# binaries are left, so nothing in the container can gain privileges.
+ARG BUBBLEWRAP_VERSION=0.8.0-2+deb12u1
+# git clones and pushes MR branches; bubblewrap is the local executor's agent sandbox (it needs user
+# namespaces from the container runtime: docs/security.md); nothing else is added to the slim base.
+# Then no setuid/setgid binaries are left, so nothing in the container can gain privileges.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git="${GIT_VERSION}" ca-certificates="${CA_CERTIFICATES_VERSION}" \
+       bubblewrap="${BUBBLEWRAP_VERSION}" \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 1000 app \
     && useradd --uid 1000 --gid 1000 --home-dir /home/app --create-home --shell /usr/sbin/nologin app \

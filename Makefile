@@ -7,12 +7,20 @@ PY := $(VENV)/bin/python
 COPILOT = $(firstword $(wildcard node_modules/@github/copilot-*/copilot))
 COPILOT_CACHE := .data/copilot-cache
 
-.PHONY: help setup test test-fast run demo temporal lint format bench clean
+.PHONY: help setup sandbox-check test test-fast run demo temporal lint format bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed node_modules/.installed $(COPILOT_CACHE)/.warm  ## venv, pinned Python deps, pinned Copilot CLI, pre-warmed
+setup: $(VENV)/.installed node_modules/.installed $(COPILOT_CACHE)/.warm sandbox-check  ## venv, pinned Python deps, pinned Copilot CLI, pre-warmed, bubblewrap
+
+# The local executor runs every agent in a bubblewrap sandbox and refuses to run agents without it.
+sandbox-check: $(VENV)/.installed  ## bubblewrap present and working (installed with apt-get when root)
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y bubblewrap || { apt-get update && apt-get install -y bubblewrap; }; \
+	  else echo "agent runs need bubblewrap; install it: sudo apt-get install -y bubblewrap" >&2; exit 1; fi; }
+	@$(PY) -c "from executors.process_sandbox import check; check()"
 
 $(VENV)/.installed: requirements-dev.lock requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

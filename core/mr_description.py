@@ -1,6 +1,6 @@
 """The draft MR's title and description: the Jira link, the agent's summary and the test evidence
 the service measured itself ("tests not run" without a command, "failing" when they fail; never
-"passing" on the model's word)."""
+"passing" on the model's word), with which command ran, where it came from and on which tree."""
 
 from __future__ import annotations
 
@@ -60,12 +60,22 @@ def _evidence_section(tests: TestEvidence | None, tests_note: str) -> str:
     code = "killed after the time limit" if tests.exit_code is None else str(tests.exit_code)
     tail = strip_unsafe(tests.output_tail).rstrip()
     fence = fence_for(tail)
+    origin = strip_unsafe(tests.discovered)
+    if tests.source:  # where the command came from: never the agent's change
+        origin += ", read from the target branch before the agent ran"
     lines = [
-        f"**{verdict}** (measured by the service after the agent finished)",
+        f"**{verdict}** (run by the service in a new sandbox without network, after the agent's had ended)",
         "",
         "| | |",
         "|---|---|",
-        f"| Command | `{strip_unsafe(tests.command)[:300]}` ({strip_unsafe(tests.discovered)}) |",
+        f"| Command | `{strip_unsafe(tests.command)[:300]}` ({origin}) |",
+    ]
+    if tests.source:
+        lines.append(f"| Tree | {strip_unsafe(tests.source)[:300]} |")
+    if tests.harness_reset:
+        reset = ", ".join(f"`{strip_unsafe(p)[:200]}`" for p in tests.harness_reset[:20])
+        lines.append(f"| Harness | the target branch's: the change's edits to {reset} were not used |")
+    lines += [
         f"| Exit code | {code} |",
         f"| Result | {_counts(tests)} |",
         f"| Duration | {tests.duration_s:.1f} s |",

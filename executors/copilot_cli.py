@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+import contracts
 from contracts.agent_tasks import TokenUsage
 from contracts.settings import Settings
 from executors import report_tool
@@ -414,7 +415,13 @@ async def run_copilot(run: CopilotRun) -> CopilotOutcome:
                 cwd=run.workdir,
                 env=build_env(inside, home),
                 writable=[run.workdir, run_dir, log_dir],
-                readable=[Path(run.executable).parent, run.cache_dir, Path(report_tool.__file__)],
+                # the report tool runs by path and imports its models from contracts/ (code only)
+                readable=[
+                    Path(run.executable).parent,
+                    run.cache_dir,
+                    Path(report_tool.__file__),
+                    Path(contracts.__file__).parent,
+                ],
                 route=access.route,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

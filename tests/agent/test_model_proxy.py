@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from devenv.temporal_server import free_port
-from executors.model_proxy import ModelProxy
+from executors.model_proxy import LeaseBudget, ModelProxy, allowed
 from standins.model_server import ModelServer, Reply, ScriptedBrain
 
 REAL_KEY = "sk-real-provider-key"
@@ -50,3 +50,86 @@ async def test_provider_down_is_a_502_with_a_reason():
     async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url) as http:
         response = await http.post("/chat/completions", json=BODY, headers={"api-key": lease.token})
     assert response.status_code == 502 and "unreachable" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "method", "tail", "expected"),
+    [
+        ("openai", "POST", "chat/completions", True),
+        ("openai", "POST", "responses", True),
+        ("openai", "GET", "models", True),
+        ("openai", "GET", "models/gpt-4.1", True),
+        ("", "POST", "chat/completions", True),
+        ("openai", "GET", "chat/completions", False),
+        ("openai", "GET", "files", False),
+        ("openai", "DELETE", "files/file-abc", False),
+        ("openai", "POST", "fine_tuning/jobs", False),
+        ("openai", "GET", "organization/admin_api_keys", False),
+        ("openai", "POST", "batches", False),
+        ("openai", "POST", "../chat/completions", False),
+        ("openai", "POST", "x/../chat/completions", False),
+        ("azure", "POST", "openai/deployments/gpt4/chat/completions", True),
+        ("azure", "GET", "openai/deployments", False),
+        ("anthropic", "POST", "messages", True),
+        ("anthropic", "POST", "chat/completions", False),
+    ],
+)
+def test_only_the_operations_the_cli_needs_are_allowed(provider_type, method, tail, expected):
+    assert allowed(provider_type, method, tail) is expected
+
+
+async def test_refused_paths_are_403_and_never_forwarded(provider):
+    proxy = ModelProxy(provider.base_url, REAL_KEY)
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url) as http:
+        auth = {"Authorization": f"Bearer {lease.token}"}
+        files = await http.get("/files", headers=auth)
+        tuning = await http.post("/fine_tuning/jobs", json={}, headers=auth)
+        admin = await http.get("/organization/admin_api_keys", headers=auth)
+    assert files.status_code == tuning.status_code == admin.status_code == 403
+    assert "not allowed through the model proxy" in files.json()["error"]["message"]
+    assert provider.requests == []
+
+
+async def test_token_and_byte_budgets_end_a_lease_with_a_clear_error(provider):
+    proxy = ModelProxy(provider.base_url, REAL_KEY, budget=LeaseBudget(tokens=5))
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url) as http:
+        auth = {"Authorization": f"Bearer {lease.token}"}
+        first = await http.post("/chat/completions", json=BODY, headers=auth)
+        second = await http.post("/chat/completions", json=BODY, headers=auth)
+    assert first.status_code == 200 and lease.spent.tokens > 5  # the usage chunk was counted
+    assert second.status_code == 429
+    assert second.json()["error"]["message"].startswith("lease budget exceeded:")
+    assert "MODEL_PROXY_MAX_TOKENS=5" in second.json()["error"]["message"]
+    assert len(provider.requests) == 1
+
+    proxy = ModelProxy(provider.base_url, REAL_KEY, budget=LeaseBudget(bytes=100))
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url) as http:
+        auth = {"Authorization": f"Bearer {lease.token}"}
+        await http.post("/chat/completions", json=BODY, headers=auth)
+        over = await http.post("/chat/completions", json=BODY, headers=auth)
+    assert over.status_code == 429 and "MODEL_PROXY_MAX_BYTES=100" in over.json()["error"]["message"]
+
+
+async def test_a_silent_provider_is_a_504_naming_the_idle_timeout(provider):
+    provider.stall_next(1, 5)
+    proxy = ModelProxy(provider.base_url, REAL_KEY, idle_timeout=0.5)
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url, timeout=10) as http:
+        response = await http.post(
+            "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {lease.token}"}
+        )
+    assert response.status_code == 504
+    assert "MODEL_PROXY_IDLE_TIMEOUT" in response.json()["error"]["message"]
+
+
+async def test_a_lease_socket_exists_only_while_the_lease_does(provider):
+    proxy = ModelProxy(provider.base_url, REAL_KEY)
+    async with proxy.lease(unix_socket=True) as lease:
+        assert lease.socket is not None and lease.socket.is_socket()
+        transport = httpx.AsyncHTTPTransport(uds=str(lease.socket))
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy/p") as http:
+            response = await http.post(
+                "/chat/completions", json=BODY, headers={"Authorization": f"Bearer {lease.token}"}
+            )
+        assert response.status_code == 200
+        socket_path = lease.socket
+    assert not socket_path.exists()

@@ -33,6 +33,26 @@ def test_passing_evidence_table():
     assert markers.parse(body, "implement") == {"issue": "PROJ-7", "workflow": "implement:PROJ-7"}
 
 
+def test_evidence_says_which_command_ran_from_where_and_on_which_tree():
+    body = describe(
+        FAILING.model_copy(
+            update={
+                "command": "make test",
+                "discovered": "Makefile `test` target",
+                "source": "target branch main at 0123456789ab plus the agent's patch, in a fresh checkout",
+                "harness_reset": ["Makefile"],
+            }
+        )
+    )
+    assert (
+        "| Command | `make test` (Makefile `test` target, read from the target branch before the agent ran) |"
+        in body
+    )
+    assert "| Tree | target branch main at 0123456789ab plus the agent's patch, in a fresh checkout |" in body
+    assert "| Harness | the target branch's: the change's edits to `Makefile` were not used |" in body
+    assert "new sandbox without network" in body
+
+
 def test_failing_evidence_keeps_the_tail_fenced():
     body = describe(FAILING)
     assert "**failing**" in body and "| Exit code | 1 |" in body
