@@ -27,7 +27,7 @@ from aiohttp import web
 
 from contracts.settings import Settings
 from executors.job_keys import JobKeys
-from executors.model_proxy import HOP_BY_HOP, ModelProxy
+from executors.model_proxy import HOP_BY_HOP, LeaseBudget, ModelProxy
 
 log = logging.getLogger(__name__)
 GIT_HEADERS = ("content-type", "content-encoding", "accept", "accept-encoding", "git-protocol", "user-agent")
@@ -65,6 +65,15 @@ class JobProxy:
                 settings.copilot_provider_base_url,
                 key.get_secret_value() if key else None,
                 authorize=lambda token: self.keys.verify(token, "model") is not None,
+                # the same least privilege as the local executor's leases (executors/model_proxy.py)
+                provider_type=settings.copilot_provider_type,
+                budget=LeaseBudget(
+                    requests=settings.model_proxy_max_requests,
+                    tokens=settings.model_proxy_max_tokens,
+                    bytes=settings.model_proxy_max_mb * 1024**2,
+                ),
+                connect_timeout=settings.model_proxy_connect_timeout,
+                idle_timeout=settings.model_proxy_idle_timeout,
             )
         self._runner: web.AppRunner | None = None
         self._git: aiohttp.ClientSession | None = None

@@ -2,7 +2,7 @@
 
 The Copilot CLI and everything it starts, the test run that measures the evidence, and the git that
 collects the agent's patch each run in a sandbox made for them and destroyed with them (decision and
-measurements: docs/adr/0016-process-sandbox.md):
+measurements: docs/adr/0013-bubblewrap-agent-sandbox.md):
 
 - own PID namespace (`--unshare-pid`, `--die-with-parent`, `--new-session`): the sandbox sees only
   its own processes, its /proc is its own, and when its first process ends, or the worker kills
