@@ -19,6 +19,7 @@ from api import codec as codec_api
 from api import health, webhook
 from api.identity import AgentIdentity
 from api.limits import BodySizeLimit
+from api.starter import temporal_answered
 from contracts import temporal
 from contracts.codec import codec_from_settings
 from contracts.hardening import make_undumpable
@@ -75,6 +76,7 @@ async def _keep_warm(client: Client) -> None:
     while True:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.service_client.check_health(), 2.0)
+            temporal_answered(client)
         await asyncio.sleep(KEEP_WARM_S)
 
 

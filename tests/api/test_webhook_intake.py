@@ -236,3 +236,17 @@ async def test_temporal_down_answers_503_within_2_s(base_settings, how):
             took = time.monotonic() - began
             assert response.status_code == 503 and response.headers["retry-after"] == "30"
             assert took < ANSWER_WITHIN_S, f"503 after {took:.2f}s ({how})"
+
+
+def test_a_start_may_take_longer_only_while_temporal_answers():
+    """A busy Temporal (it answered lately) gets up to 8 s, inside GitLab's 10 s, so a burst is
+    queued rather than shed; one that has not answered lately is cut off after 1.2 s."""
+    from api.starter import BUSY_DEADLINE_S, UNREACHABLE_DEADLINE_S, start_deadline, temporal_answered
+
+    class Client:  # only its identity matters here
+        pass
+
+    client = Client()
+    assert start_deadline(client) == UNREACHABLE_DEADLINE_S
+    temporal_answered(client)
+    assert start_deadline(client) == BUSY_DEADLINE_S < 10
