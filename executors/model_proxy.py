@@ -303,6 +303,9 @@ class ModelProxy:
                     lease.spent.bytes += len(chunk)
                     tail_bytes = (tail_bytes + chunk)[-USAGE_TAIL_BYTES:]
                     await response.write(chunk)
+                await response.write_eof()
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                return response  # the CLI went away (it exited, or was killed with its sandbox)
             except (aiohttp.ServerTimeoutError, TimeoutError):
                 # Headers are out: the CLI sees the stream break, the log says why.
                 log.warning(
@@ -311,5 +314,4 @@ class ModelProxy:
                 raise
             finally:
                 lease.spent.tokens += _tokens_in(tail_bytes)
-            await response.write_eof()
             return response
