@@ -7,25 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
 from api import codec as codec_api
 from api import health, webhook
 from api.identity import AgentIdentity
 from api.limits import BodySizeLimit
+from api.request_telemetry import RequestTelemetry
 from api.starter import temporal_answered
 from contracts import temporal
 from contracts.codec import codec_from_settings
 from contracts.hardening import make_undumpable
 from contracts.settings import Settings, get_settings
 from telemetry import setup as setup_telemetry
-from telemetry.temporal_sdk import temporal_runtime
 
 
 def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
@@ -36,9 +36,11 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Lazy: the API starts (and /health answers) while Temporal is still down; /ready tells.
-        app.state.temporal = temporal_client or await temporal.connect(
-            settings, lazy=True, runtime=temporal_runtime(), fail_fast=True
-        )
+        # The SDK's default Runtime, not the measured one of telemetry.temporal_sdk: the API only
+        # starts workflows, and draining the SDK's metric buffer into OpenTelemetry (a thread that
+        # takes the GIL every 2 s) cost more CPU per delivery than the whole start (bench/); the
+        # service's own metrics (deliveries, request durations) still come from the API.
+        app.state.temporal = temporal_client or await temporal.connect(settings, lazy=True, fail_fast=True)
         warm = asyncio.create_task(_keep_warm(app.state.temporal))
         try:
             yield
@@ -53,6 +55,9 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         docs_url="/docs" if settings.enable_docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.enable_docs else None,
+        # FastAPI's own OpenTelemetry spans, metrics and logs switch on once a global provider exists
+        # (telemetry.setup makes one): off, RequestTelemetry below records the one span and metric.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.identity = AgentIdentity(settings)
@@ -60,9 +65,10 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(webhook.router)
     _mount_codec_server(app, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_webhook_body_bytes)
-    # Probes are polled every few seconds; tracing them would drown the traces that matter.
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="health,ready,metrics", exclude_spans=["receive", "send"]
+    # One span and one duration per request (api/request_telemetry.py says why not the FastAPI
+    # instrumentation). Probes are polled every few seconds; tracing them would drown the traces.
+    app.add_middleware(
+        RequestTelemetry, routes=_paths(app.routes), excluded={"/health", "/ready", "/metrics"}
     )
     return app
 
@@ -78,6 +84,17 @@ async def _keep_warm(client: Client) -> None:
             await asyncio.wait_for(client.service_client.check_health(), 2.0)
             temporal_answered(client)
         await asyncio.sleep(KEEP_WARM_S)
+
+
+def _paths(routes: Iterable[Any]) -> set[str]:
+    """The paths the app serves (FastAPI wraps each included router, whose routes carry the prefix)."""
+    paths: set[str] = set()
+    for route in routes:
+        if hasattr(route, "path"):
+            paths.add(route.path)
+        elif hasattr(route, "original_router"):
+            paths |= _paths(route.original_router.routes)
+    return paths
 
 
 def _mount_codec_server(app: FastAPI, settings: Settings) -> None:

@@ -101,22 +101,28 @@ class WorkerProcess:
 
 
 def start_api_process(
-    settings: Settings, port: int, *, log: IO[bytes] | None = None, quiet: bool = False
+    settings: Settings,
+    port: int,
+    *,
+    log: IO[bytes] | None = None,
+    quiet: bool = False,
+    app: str = "api.app:create_app",
 ) -> subprocess.Popen[bytes]:
-    """The API as its own uvicorn process (as in production), loaded with `settings`; returns once
-    `/ready` answers 200 (Temporal reachable), or kills it and raises."""
+    """The API (or another app factory, e.g. the bench's baseline) as its own uvicorn process (as in
+    production), loaded with `settings`; returns once `/ready` answers 200 (Temporal reachable), or
+    kills it and raises."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
         **settings_env(settings),
     }
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)]
+    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port)]
     if quiet:
         cmd += ["--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None
     )
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # importing the app takes seconds on a loaded 2-core machine
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:

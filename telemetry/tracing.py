@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from contracts.settings import Settings
@@ -26,12 +28,41 @@ _EXPORT_TIMEOUT_S = 5  # a collector that is down must not hold up shutdown for 
 tracer = trace.get_tracer("gitlab-copilot-agent")
 
 
+class _ExportingProvider(TracerProvider):
+    """Knows whether anything consumes its spans (an OTLP exporter, or a test's processor)."""
+
+    exporting = False
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        self.exporting = True
+        super().add_span_processor(span_processor)
+
+
+class _RecordWhileExported(Sampler):
+    """Records spans only while the provider has a processor; otherwise they are non-recording but
+    keep valid trace and span IDs (log correlation and the traceparent handed on still work). With no
+    OTLP endpoint a recorded span goes nowhere, yet cost CPU on every webhook (bench/)."""
+
+    def __init__(self, provider: _ExportingProvider) -> None:
+        self._provider = provider
+        self._sampled = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context: Context | None, *args, **kwargs) -> SamplingResult:  # type: ignore[no-untyped-def]
+        if self._provider.exporting:
+            return self._sampled.should_sample(parent_context, *args, **kwargs)
+        return SamplingResult(Decision.DROP)
+
+    def get_description(self) -> str:
+        return "RecordWhileExported"
+
+
 def setup_tracing(settings: Settings, service: str) -> TracerProvider:
     """The process's TracerProvider, created (and made global) on the first call."""
     global _provider
     with _lock:
         if _provider is None:
-            _provider = TracerProvider(resource=service_resource(settings, service))
+            _provider = _ExportingProvider(resource=service_resource(settings, service))
+            _provider.sampler = _RecordWhileExported(_provider)
             if settings.otel_exporter_otlp_endpoint:
                 exporter = OTLPSpanExporter(endpoint=otlp_url(settings, "traces"), timeout=_EXPORT_TIMEOUT_S)
                 _provider.add_span_processor(BatchSpanProcessor(exporter))
