@@ -11,7 +11,8 @@ from temporalio import activity
 
 from contracts import VERSION
 from contracts.models import CheckResult, DiagnoseResult
-from contracts.settings import Settings
+from contracts.settings import Settings, TaskExecutor
+from executors import process_sandbox
 from executors.copilot_cli import scrub
 
 VERSION_TIMEOUT_S = 60
@@ -94,12 +95,26 @@ def _copilot(settings: Settings) -> CheckResult:
         return CheckResult(name="copilot-cli", ok=False, detail=f"cannot run {executable} ({exc.strerror})")
     if out.returncode == 0:
         return CheckResult(name="copilot-cli", ok=True, detail=_first_line(out.stdout)[:100])
-    reason = scrub(_first_line(out.stderr) or _first_line(out.stdout) or "no output", settings.secret_values())
+    reason = scrub(
+        _first_line(out.stderr) or _first_line(out.stdout) or "no output", settings.secret_values()
+    )
     return CheckResult(
         name="copilot-cli",
         ok=False,
         detail=f"{executable} --version exited {out.returncode} (XDG_CACHE_HOME={cache}): {reason}",
     )
+
+
+def _sandbox(settings: Settings) -> CheckResult:
+    """The local executor runs agents only in a bubblewrap sandbox; without one it refuses them."""
+    if settings.task_executor != TaskExecutor.LOCAL:
+        return CheckResult(name="agent-sandbox", ok=True, detail="not needed (the Job's pod is the sandbox)")
+    try:
+        process_sandbox.check()
+    except process_sandbox.SandboxUnavailable as exc:
+        return CheckResult(name="agent-sandbox", ok=False, detail=str(exc)[:300])
+    limits = ", ".join(process_sandbox.cgroup_support()) or "rlimits only"
+    return CheckResult(name="agent-sandbox", ok=True, detail=f"bubblewrap ({limits})")
 
 
 def _diagnose(settings: Settings) -> DiagnoseResult:
@@ -110,6 +125,7 @@ def _diagnose(settings: Settings) -> DiagnoseResult:
             _command("git", ["git", "--version"]),
             _usable_dir("copilot-cache", settings.copilot_cache_path, "COPILOT_CACHE_DIR", write=False),
             _copilot(settings),
+            _sandbox(settings),
             _usable_dir("work-dir", settings.work_path, "WORK_DIR", write=True),
             _gitlab(settings),
         ],

@@ -89,6 +89,7 @@ def test_diagnose_passes_with_the_real_cli_and_names_the_dirs(base_settings: Set
     assert checks["copilot-cli"].ok, checks["copilot-cli"].detail
     assert checks["copilot-cache"].ok and checks["work-dir"].ok
     assert checks["work-dir"].detail == str(tmp_path / "work")
+    assert checks["agent-sandbox"].ok and checks["agent-sandbox"].detail.startswith("bubblewrap")
     assert not checks["gitlab"].ok and checks["gitlab"].detail == "GITLAB_TOKEN not set"
 
 
@@ -129,3 +130,11 @@ def test_diagnose_reports_the_exit_code_and_stderr_of_a_failing_cli(
     cli.chmod(cli.stat().st_mode | stat.S_IXUSR)
     detail = _checks(base_settings.model_copy(update={"copilot_cli_path": str(cli)}))["copilot-cli"].detail
     assert detail.startswith(f"{cli} --version exited 3 ") and detail.endswith(": boom: no model configured")
+
+
+def test_diagnose_names_the_fix_when_bubblewrap_is_missing(base_settings: Settings, monkeypatch) -> None:
+    from executors import process_sandbox
+
+    monkeypatch.setattr(process_sandbox, "bwrap_path", lambda: None)
+    check = _checks(base_settings)["agent-sandbox"]
+    assert not check.ok and "apt-get install -y bubblewrap" in check.detail
