@@ -30,6 +30,7 @@ def build_activities(settings: Settings) -> list[Callable]:
         review.run_review,
         review.post_review,
         review.post_review_failure,
+        review.post_review_limit_notice,
         discussion.discussion_context,
         discussion.set_note_reaction,
         discussion.run_discussion,

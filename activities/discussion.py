@@ -25,6 +25,7 @@ from activities.gitlab_api import gitlab_client, mr_repo_ref
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
+from contracts.agent_tasks import tokens_used
 from contracts.discussion import (
     Admission,
     AdmitDiscussionInput,
@@ -355,6 +356,7 @@ class DiscussionActivities:
             resolution=verdict.status if verdict else None,
             resolution_reply=clean_model_text(verdict.reply, 4000) if verdict else "",
             push_refusal=refusal,
+            tokens_used=tokens_used(result.usage),
         )
         if result.patch_too_large:
             out.push = "too_large"

@@ -33,6 +33,7 @@ from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
 from activities.jira_api import FAILED_LABEL, jira_client, mapping_for, read_issue, statuses
 from activities.jira_writes import add_label, comment, comment_tag, transition
+from contracts.agent_tasks import tokens_used
 from contracts.implement import (
     ImplementRunInput,
     ImplementRunResult,
@@ -167,6 +168,7 @@ class ImplementActivities:
                 project_id=project["id"],
                 target_branch=project["target_branch"],
                 agent_summary=summary[:4000],
+                tokens_used=tokens_used(result.usage),
             )
             if result.patch_too_large:
                 # The same issue would produce the same oversized change again: not retried.

@@ -21,6 +21,7 @@ from activities.gitlab_api import gitlab_client, mr_repo_ref
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, TransientHTTPError, activity_errors
+from contracts.agent_tasks import tokens_used
 from contracts.models import (
     Finding,
     MRInfo,
@@ -264,6 +265,7 @@ class ReviewActivities:
             nothing_to_review=scope.mode == "nothing",
             prompt_chars=result.prompt_chars,
             prompt_tokens=result.usage.prompt_tokens if result.usage else None,
+            tokens_used=tokens_used(result.usage),
         )
 
     # --- post_review --------------------------------------------------------------------------
@@ -372,6 +374,27 @@ class ReviewActivities:
             f":warning: The automated review could not be completed ({reason}). Operators can find the "
             f"run as workflow `{workflow_id}` in Temporal; a new push triggers a new review.",
             markers.marker(markers.FAILURE, workflow=workflow_id),
+        )
+        return True
+
+    @activity.defn(name="post_review_limit_notice")
+    @activity_errors
+    def post_review_limit_notice(self, project_id: int, mr_iid: int, reason: str, key: str) -> bool:
+        """Tell the MR once per limit key why it is not reviewed (True when posted now): a fork
+        author pushing again and again gets one note on that MR, not one per push."""
+        gl = self._gl()
+        _, mr = self._mr(gl, project_id, mr_iid)
+        agent = self._agent_user_id(gl)
+        for discussion in mr.discussions.list(iterator=True):
+            for note in discussion.attributes.get("notes") or []:
+                if (note.get("author") or {}).get("id") == agent and markers.has(
+                    note.get("body") or "", markers.LIMIT, key=key
+                ):
+                    return False
+        self._writes(gl).mr_note(
+            mr,
+            f":hourglass: No automated review of this merge request: {reason}.",
+            markers.marker(markers.LIMIT, key=key),
         )
         return True
 

@@ -18,8 +18,9 @@ class SlotActivities:
 
     @activity.defn(name="request_agent_slot")
     @activity_errors
-    async def request_slot(self, project_id: int, requester: str) -> None:
-        """Signal-with-start the project's slots workflow: queue `requester` for a slot."""
+    async def request_slot(self, project_id: int, requester: str, fork_author: str = "") -> None:
+        """Signal-with-start the project's slots workflow: queue `requester` for a slot
+        (`fork_author`: the author of the fork MR it reviews, for the per-author cap)."""
         client: Client = activity.client()
         await client.start_workflow(
             "ProjectAgentSlots",
@@ -27,6 +28,8 @@ class SlotActivities:
                 limit=self.settings.max_agent_runs_per_project,
                 daily_cap=self.settings.agent_runs_per_project_per_day,
                 max_waiting=self.settings.max_queued_agent_runs_per_project,
+                token_cap=self.settings.agent_tokens_per_project_per_day,
+                fork_cap=self.settings.fork_reviews_per_author_per_day,
             ),
             id=slots_id(activity.info().task_queue, project_id),
             task_queue=activity.info().task_queue,
@@ -37,6 +40,9 @@ class SlotActivities:
                 requester,
                 self.settings.agent_runs_per_project_per_day,
                 self.settings.max_queued_agent_runs_per_project,
+                self.settings.agent_tokens_per_project_per_day,
+                self.settings.fork_reviews_per_author_per_day,
+                fork_author,
             ],
         )
 

@@ -25,6 +25,12 @@ class TokenUsage(BaseModel):
     completion_tokens: int
 
 
+def tokens_used(usage: TokenUsage | None) -> int:
+    """The model tokens one agent run spent (prompt + completion), counted against the project's
+    daily token budget (AGENT_TOKENS_PER_PROJECT_PER_DAY); 0 when the run reported no usage."""
+    return usage.prompt_tokens + usage.completion_tokens if usage else 0
+
+
 class PriorThread(_Model):
     """One of the agent's earlier threads, shown so it is not raised again and can be judged."""
 

@@ -106,6 +106,7 @@ class DiscussionRunResult(_Model):
     # Set when the service itself refused to push for the requester (a protected source branch they
     # may not push to, or GitLab no longer agreeing with the workflow's input): said in the reply.
     push_refusal: str = Field("", max_length=1000)
+    tokens_used: int = 0  # prompt + completion tokens of the run: the project's daily token budget
 
 
 class PostDiscussionReplyInput(_Model):

@@ -63,6 +63,7 @@ class ImplementRunResult(_Model):
     # between push and heartbeat), the one-line evidence from the commit message stands in for it.
     tests_note: str = Field("", max_length=500)
     recovered: bool = False
+    tokens_used: int = 0  # prompt + completion tokens of the run: the project's daily token budget
 
 
 class OpenMRInput(_Model):

@@ -107,6 +107,7 @@ class ReviewRunResult(_Model):
     superseded: bool = False  # the MR moved on before the agent ran
     prompt_chars: int = 0
     prompt_tokens: int | None = None
+    tokens_used: int = 0  # prompt + completion tokens of the run: the project's daily token budget
 
 
 class PostReviewInput(_Model):

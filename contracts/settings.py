@@ -214,6 +214,15 @@ class Settings(BaseSettings):
     agent_runs_per_project_per_day: int = Field(
         200, ge=0, description="Agent runs (reviews, answers) one project gets per UTC day (0: no limit)"
     )
+    agent_tokens_per_project_per_day: int = Field(
+        20_000_000,
+        ge=0,
+        description="Model tokens (prompt + completion) one project's agent runs may use per UTC day "
+        "(0: no limit); checked before a slot is granted, so runs already going may overshoot it",
+    )
+    fork_reviews_per_author_per_day: int = Field(
+        10, ge=0, description="Reviews of fork MRs one author gets per project per UTC day (0: no limit)"
+    )
     max_queued_agent_runs_per_project: int = Field(
         50, ge=1, description="Agent runs one project may have waiting for a slot (more are refused)"
     )

@@ -20,6 +20,10 @@ class SlotsState:
     max_waiting: int = 0  # 0: unbounded
     day: str = ""  # the UTC day `granted_today` counts
     granted_today: int = 0
+    token_cap: int = 0  # model tokens per UTC day, 0: no cap
+    tokens_today: int = 0  # tokens the runs released on `day` reported
+    fork_cap: int = 0  # fork MR reviews per author per UTC day, 0: no cap
+    fork_reviews_today: dict[str, int] = field(default_factory=dict)  # author -> granted on `day`
 
 
 def slots_id(task_queue: str, project_id: int) -> str:

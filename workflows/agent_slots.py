@@ -4,8 +4,10 @@ One long-lived workflow per project (`agent-slots:<task queue>:<project_id>`) ha
 reviews before answers (a review of the current head is never starved by discussion spam), each
 kind in arrival order. It also bounds spend where the slot is taken, durably in its own state: at
 most MAX_QUEUED_AGENT_RUNS_PER_PROJECT runs wait (a review arriving at a full queue takes the place
-of the newest waiting answer), and at most AGENT_RUNS_PER_PROJECT_PER_DAY slots are granted per UTC
-day. A refused requester gets `slot_refused(reason, key)`, and its workflow tells the MR why.
+of the newest waiting answer), at most AGENT_RUNS_PER_PROJECT_PER_DAY slots are granted per UTC
+day, none once the runs of the day have used AGENT_TOKENS_PER_PROJECT_PER_DAY model tokens (each
+holder reports its run's tokens when it releases the slot), and one author's fork MRs get at most
+FORK_REVIEWS_PER_AUTHOR_PER_DAY review requests admitted per UTC day. A refused requester gets `slot_refused(reason, key)`, and its workflow tells the MR why.
 A flow asks for a slot with `agent_slot(...)` (signal-with-start through an activity, since workflow
 code cannot start other workflows that way), waits for the `slot_granted` signal, runs its agent,
 and releases the slot in a `finally`. A holder that disappears without releasing (terminated,
@@ -67,17 +69,44 @@ class ProjectAgentSlots:
         self._max_waiting = 0
         self._day = ""
         self._granted_today = 0
+        self._token_cap = 0
+        self._tokens_today = 0
+        self._fork_cap = 0
+        self._fork_reviews_today: dict[str, int] = {}
         self._refusals: list[tuple[str, str, str]] = []  # (requester, reason, key), sent by run()
 
     @workflow.signal
-    def acquire(self, requester: str, daily_cap: int = -1, max_waiting: int = -1) -> None:
+    def acquire(
+        self,
+        requester: str,
+        daily_cap: int = -1,
+        max_waiting: int = -1,
+        token_cap: int = -1,
+        fork_cap: int = -1,
+        fork_author: str = "",
+    ) -> None:
         self._events += 1
         if daily_cap >= 0:
             self._daily_cap = daily_cap
         if max_waiting >= 0:
             self._max_waiting = max_waiting
+        if token_cap >= 0:
+            self._token_cap = token_cap
+        if fork_cap >= 0:
+            self._fork_cap = fork_cap
         if requester in self._holders or requester in self._waiting:
             return
+        if fork_author:
+            self._roll_day()
+            admitted = self._fork_reviews_today.get(fork_author, 0)
+            if self._fork_cap and admitted >= self._fork_cap:
+                reason = (
+                    f"{fork_author} already had {admitted} reviews of merge requests from forks in "
+                    f"this project today (FORK_REVIEWS_PER_AUTHOR_PER_DAY={self._fork_cap}); "
+                    "it resets at midnight UTC"
+                )
+                self._refusals.append((requester, reason, f"fork-cap-{self._day}"))
+                return
         if self._max_waiting and len(self._waiting) >= self._max_waiting:
             answers = [w for w in self._waiting if not _is_review(w)]
             if _is_review(requester) and answers:
@@ -87,6 +116,8 @@ class ProjectAgentSlots:
                 self._refuse(requester)
                 return
         self._waiting.append(requester)
+        if fork_author:  # counted once admitted to the queue, whether or not it runs in the end
+            self._fork_reviews_today[fork_author] = self._fork_reviews_today.get(fork_author, 0) + 1
 
     def _refuse(self, requester: str) -> None:
         reason = (
@@ -96,8 +127,11 @@ class ProjectAgentSlots:
         self._refusals.append((requester, reason, "queue-full"))
 
     @workflow.signal
-    def release(self, requester: str) -> None:
+    def release(self, requester: str, tokens: int = 0) -> None:
         self._events += 1
+        if tokens > 0:  # the model tokens the holder's run used, for the daily token budget
+            self._roll_day()
+            self._tokens_today += tokens
         if requester in self._holders:
             self._holders.remove(requester)
         elif requester in self._waiting:
@@ -111,7 +145,8 @@ class ProjectAgentSlots:
     def state(self) -> SlotsState:
         return SlotsState(
             self._limit, list(self._holders), list(self._waiting), self._daily_cap, self._max_waiting,
-            self._day, self._granted_today,
+            self._day, self._granted_today, self._token_cap, self._tokens_today, self._fork_cap,
+            dict(self._fork_reviews_today),
         )  # fmt: skip
 
     def _next(self) -> str:
@@ -120,11 +155,26 @@ class ProjectAgentSlots:
         self._waiting.remove(requester)
         return requester
 
-    def _over_cap(self) -> bool:
+    def _roll_day(self) -> None:
         today = workflow.now().strftime("%Y-%m-%d")
         if today != self._day:
-            self._day, self._granted_today = today, 0
-        return bool(self._daily_cap) and self._granted_today >= self._daily_cap
+            self._day, self._granted_today, self._tokens_today = today, 0, 0
+            self._fork_reviews_today = {}
+
+    def _over_cap(self) -> str:
+        """Why no slot may be granted today ("" when one may), as the MR note says it."""
+        self._roll_day()
+        if self._daily_cap and self._granted_today >= self._daily_cap:
+            return (
+                f"this project reached its {self._daily_cap} agent runs for today "
+                "(AGENT_RUNS_PER_PROJECT_PER_DAY); it resets at midnight UTC"
+            )
+        if self._token_cap and self._tokens_today >= self._token_cap:
+            return (
+                f"this project's agent runs used {self._tokens_today} of its {self._token_cap} model "
+                "tokens for today (AGENT_TOKENS_PER_PROJECT_PER_DAY); it resets at midnight UTC"
+            )
+        return ""
 
     async def _send_refusals(self) -> None:
         refusals, self._refusals = self._refusals, []
@@ -148,15 +198,18 @@ class ProjectAgentSlots:
         if limits:
             self._daily_cap = self._daily_cap or state.daily_cap
             self._max_waiting = self._max_waiting or state.max_waiting
-            if not self._day:
-                self._day, self._granted_today = state.day, state.granted_today
+            self._token_cap = self._token_cap or state.token_cap
+            self._fork_cap = self._fork_cap or state.fork_cap
+            if state.day and self._day in ("", state.day):
+                # Signals handled before run() started count on top of the carried-over day.
+                self._day = state.day
+                self._granted_today += state.granted_today
+                self._tokens_today += state.tokens_today
+                for author, count in state.fork_reviews_today.items():
+                    self._fork_reviews_today[author] = self._fork_reviews_today.get(author, 0) + count
         idle_since = workflow.now()
         while True:
-            if limits and self._waiting and self._over_cap():
-                cap = (
-                    f"this project reached its {self._daily_cap} agent runs for today "
-                    "(AGENT_RUNS_PER_PROJECT_PER_DAY); it resets at midnight UTC"
-                )
+            if limits and self._waiting and (cap := self._over_cap()):
                 self._refusals += [(w, cap, f"daily-cap-{self._day}") for w in self._waiting]
                 self._waiting.clear()
             if limits and self._refusals:
@@ -200,6 +253,13 @@ class ProjectAgentSlots:
         self._holders = [h for h in self._holders if h in alive]
 
 
+class SlotLease:
+    """What the block holding a slot reports back when it releases it: the run's model tokens."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+
+
 class AgentSlotHolder:
     """Mixin for workflows that run the agent: `async with self.agent_slot(project_id): ...`."""
 
@@ -215,24 +275,27 @@ class AgentSlotHolder:
         self._slot_refused = (reason, key)
 
     @contextlib.asynccontextmanager
-    async def agent_slot(self, project_id: int) -> AsyncIterator[None]:
-        """Hold one of the project's agent slots for the block. Released on success, failure and
+    async def agent_slot(self, project_id: int, fork_author: str = "") -> AsyncIterator[SlotLease]:
+        """Hold one of the project's agent slots for the block; set `lease.tokens` to the run's
+        model tokens so they count against the project's daily token budget. `fork_author`: the
+        author of a fork MR under review (per-author cap). Released on success, failure and
         cancellation; not when the worker evicts the workflow from its cache (a BaseException that is
         neither): the run resumes elsewhere by replay and releases there."""
+        lease = SlotLease()
         try:
-            await self.acquire_agent_slot(project_id)
-            yield
+            await self.acquire_agent_slot(project_id, fork_author)
+            yield lease
         except (Exception, asyncio.CancelledError):
-            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(project_id)))
+            await asyncio.shield(asyncio.ensure_future(self.release_agent_slot(project_id, lease.tokens)))
             raise
-        await self.release_agent_slot(project_id)
+        await self.release_agent_slot(project_id, lease.tokens)
 
-    async def acquire_agent_slot(self, project_id: int) -> None:
+    async def acquire_agent_slot(self, project_id: int, fork_author: str = "") -> None:
         self._slot_granted = False
         self._slot_refused = None
         await workflow.execute_activity_method(
             SlotActivities.request_slot,
-            args=[project_id, workflow.info().workflow_id],
+            args=[project_id, workflow.info().workflow_id, *([fork_author] if fork_author else [])],
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
@@ -240,10 +303,12 @@ class AgentSlotHolder:
         if not self._slot_granted and self._slot_refused is not None:
             raise SlotRefused(*self._slot_refused)
 
-    async def release_agent_slot(self, project_id: int) -> None:
+    async def release_agent_slot(self, project_id: int, tokens: int = 0) -> None:
+        # Without tokens the signal carries the one argument it always had (histories replay alike).
+        args = [workflow.info().workflow_id, *([tokens] if tokens > 0 else [])]
         try:
             await workflow.get_external_workflow_handle(
                 slots_id(workflow.info().task_queue, project_id)
-            ).signal("release", workflow.info().workflow_id)
+            ).signal("release", args=args)
         except Exception:  # the slots workflow reclaims slots of finished holders by itself
             workflow.logger.info("could not release the agent slot of project %s", project_id)

@@ -111,7 +111,7 @@ class ImplementIssue(AgentSlotHolder):
         await self._call(ImplementActivities.transition, key, "in_progress")
 
         self._step("waiting for an agent slot of the project")
-        async with self.agent_slot(issue.gitlab_project_id):
+        async with self.agent_slot(issue.gitlab_project_id) as lease:
             self._step("implementing")
             run: ImplementRunResult = await workflow.execute_activity_method(
                 ImplementActivities.implement_change,
@@ -121,6 +121,7 @@ class ImplementIssue(AgentSlotHolder):
                 heartbeat_timeout=AGENT_HEARTBEAT,
                 retry_policy=AGENT_RETRY,
             )
+            lease.tokens = run.tokens_used
         if run.status == "no_change":
             reason = "the agent produced no change"
             if run.agent_summary:

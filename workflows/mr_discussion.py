@@ -151,9 +151,11 @@ class MRDiscussion(AgentSlotHolder):
     async def _run_agent(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
         # Like reviews: at most N agent runs per project (ProjectAgentSlots), on the agent task queue.
         self._step("waiting for an agent slot of the project")
-        async with self.agent_slot(data.project_id):
+        async with self.agent_slot(data.project_id) as lease:
             self._step("running the agent")
-            return await self._execute_run(data, ctx)
+            run = await self._execute_run(data, ctx)
+            lease.tokens = run.tokens_used
+            return run
 
     async def _execute_run(self, data: MRDiscussionInput, ctx: DiscussionContext) -> DiscussionRunResult:
         return await workflow.execute_activity_method(

@@ -127,15 +127,26 @@ class ReviewMR(AgentSlotHolder):
             )
         await self._reaction(data, on=True)
         try:
-            result = await self._review(data, mr.head_sha)
+            # A fork MR's author has a daily cap of reviews (FORK_REVIEWS_PER_AUTHOR_PER_DAY).
+            fork_author = mr.author_username if mr.source_project_id != mr.project_id else ""
+            result = await self._review(data, mr.head_sha, fork_author)
         except SlotRefused as refused:
-            # The project's queue is full or its daily runs are spent: say so on the MR, once.
-            await workflow.execute_activity_method(
-                ReviewActivities.post_review_failure,
-                args=[data.project_id, data.mr_iid, workflow.info().workflow_id, refused.reason],
-                start_to_close_timeout=GITLAB_CALL,
-                retry_policy=GITLAB_RETRY,
-            )
+            # The project's queue is full or its daily runs are spent: say so on the MR, once per run;
+            # a fork author over their cap gets one note per MR, however often they push.
+            if refused.key.startswith("fork-cap"):
+                await workflow.execute_activity_method(
+                    ReviewActivities.post_review_limit_notice,
+                    args=[data.project_id, data.mr_iid, refused.reason, "fork-cap"],
+                    start_to_close_timeout=GITLAB_CALL,
+                    retry_policy=GITLAB_RETRY,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    ReviewActivities.post_review_failure,
+                    args=[data.project_id, data.mr_iid, workflow.info().workflow_id, refused.reason],
+                    start_to_close_timeout=GITLAB_CALL,
+                    retry_policy=GITLAB_RETRY,
+                )
             await self._reaction(data, on=False)
             return self._done(ReviewMRResult(status="limited", reason=refused.reason, head_sha=head))
         except asyncio.CancelledError:
@@ -159,7 +170,7 @@ class ReviewMR(AgentSlotHolder):
         await self._reaction(data, on=False)
         return self._done(result)
 
-    async def _review(self, data: ReviewMRInput, head: str) -> ReviewMRResult:
+    async def _review(self, data: ReviewMRInput, head: str, fork_author: str = "") -> ReviewMRResult:
         self._step("reading the merge request's discussions and commits")
         run_input = ReviewRunInput(
             project_id=data.project_id,
@@ -176,7 +187,7 @@ class ReviewMR(AgentSlotHolder):
         if prep.superseded:
             return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
         self._step("waiting for an agent slot of the project")
-        async with self.agent_slot(data.project_id):
+        async with self.agent_slot(data.project_id, fork_author) as lease:
             self._step("running the reviewer")
             run: ReviewRunResult = await workflow.execute_activity_method(
                 ReviewActivities.run_review,
@@ -186,6 +197,7 @@ class ReviewMR(AgentSlotHolder):
                 heartbeat_timeout=AGENT_HEARTBEAT,
                 retry_policy=AGENT_RETRY,
             )
+            lease.tokens = run.tokens_used
         if run.superseded:
             return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
         if run.nothing_to_review:

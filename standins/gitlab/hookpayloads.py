@@ -41,7 +41,7 @@ def _mr_attributes(mr: MergeRequest, base_url: str) -> dict[str, Any]:
         "description": mr.description,
         "source_branch": mr.source_branch,
         "target_branch": mr.target_branch,
-        "source_project_id": mr.project.id,
+        "source_project_id": mr.fork_project_id or mr.project.id,
         "target_project_id": mr.project.id,
         "author_id": mr.author.id,
         "state": mr.state,

@@ -141,6 +141,9 @@ class MergeRequest:
     versions: list[Version] = field(default_factory=list)  # oldest first
     discussions: list[Discussion] = field(default_factory=list)
     awards: list[AwardEmoji] = field(default_factory=list)
+    # A fork MR: the fork's project ID (its commits still live in `project`'s repository, as GitLab
+    # keeps them under refs/merge-requests/<iid>/head); None for an MR from the project itself.
+    fork_project_id: int | None = None
 
     @property
     def draft(self) -> bool:

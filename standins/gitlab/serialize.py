@@ -80,7 +80,7 @@ def merge_request(mr: MergeRequest, base_url: str) -> dict[str, Any]:
         "closed_at": None,
         "target_branch": mr.target_branch,
         "source_branch": mr.source_branch,
-        "source_project_id": mr.project.id,
+        "source_project_id": mr.fork_project_id or mr.project.id,
         "target_project_id": mr.project.id,
         "author": mr.author.ref(),
         "assignees": [],

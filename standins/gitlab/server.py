@@ -126,12 +126,15 @@ class GitLabStandIn:
         description: str = "",
         author: str | None = None,
         draft: bool = False,
+        fork_project_id: int | None = None,
     ) -> MergeRequest:
-        """Open an MR as `author` (default: the first user)."""
+        """Open an MR as `author` (default: the first user); `fork_project_id`: from that fork."""
         user = self.store.user_named(author) if author else self._first_user()
-        return self.store.create_mr(
+        mr = self.store.create_mr(
             self.store.project(project), source_branch, target_branch, title, description, user, draft
         )
+        mr.fork_project_id = fork_project_id
+        return mr
 
     def add_note(
         self,

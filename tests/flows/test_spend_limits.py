@@ -196,3 +196,66 @@ async def test_non_members_by_design_does_not_silence_a_finding(stack, open_mr):
     )
     assert f"thread_id `{thread['id']}`" in prompt  # still open earlier feedback, to be judged again
     assert '<untrusted source="dismissed">' not in prompt
+
+
+@pytest.mark.parametrize("settings_overrides", [{"agent_tokens_per_project_per_day": 1}])
+async def test_daily_token_budget_refuses_the_run_after_the_budget_is_spent(stack, open_mr):
+    """Each run reports the model tokens it used (the model server's usage counts) when it releases
+    its slot; once the project's runs of the day used the budget, the next request gets no run."""
+    answering(stack)
+    _, first = await start_note(stack, open_mr, DEVELOPER, f"@{AGENT} one")
+    assert (await result_of(stack, first))["status"] == "replied"
+    slots = stack.client.get_workflow_handle(slots_id(stack.settings.temporal_task_queue, project_id(stack)))
+    state = await slots.query("state", result_type=SlotsState)
+    assert state.token_cap == 1 and state.tokens_today > 1 and state.day  # the budget state is queryable
+    _, second = await start_note(stack, open_mr, DEVELOPER, f"@{AGENT} two")
+    result = await result_of(stack, second)
+    assert result["status"] == "limited" and "AGENT_TOKENS_PER_PROJECT_PER_DAY" in result["reason"]
+    assert sessions(stack) == 1  # the second request cost no agent run
+    notices = [b for b in agent_bodies(stack, open_mr) if "AGENT_TOKENS_PER_PROJECT_PER_DAY" in b]
+    assert len(notices) == 1 and "of its 1 model tokens for today" in notices[0]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"fork_reviews_per_author_per_day": 1}])
+async def test_fork_author_over_the_daily_cap_gets_no_review_and_a_note(stack):
+    """An outsider's fork MRs: the first is reviewed, the second gets no agent run and a note; an MR
+    from the project itself is not counted against anyone."""
+    stack.gitlab.add_user("forker")
+    fork = stack.gitlab.store.project("group/app").id + 1000
+    stack.model.brain.brain = ScriptedBrain().when(finish("Reviewed."), tool_offered="reviewer-finish_review")
+    pid, queue = project_id(stack), stack.settings.temporal_task_queue
+    mrs = []
+    for n in (1, 2):
+        stack.gitlab.commit("group/app", f"fork-{n}", {"app/calc.py": NEW_CALC + f"# {n}\n"}, "feat")
+        mrs.append(
+            stack.gitlab.create_mr(
+                "group/app", f"fork-{n}", title=f"Fork {n}", author="forker", fork_project_id=fork
+            )
+        )
+    results = []
+    for mr in mrs:
+        workflow_id = review_id(pid, mr.iid, head_sha(stack, mr.iid))
+        await stack.client.start_workflow(
+            "ReviewMR", {"project_id": pid, "mr_iid": mr.iid}, id=workflow_id, task_queue=queue
+        )
+        results.append(await result_of(stack, workflow_id))
+    # The refused author pushes again to the second MR: still no review, and no second note.
+    stack.gitlab.commit("group/app", "fork-2", {"app/calc.py": NEW_CALC + "# again\n"}, "feat: again")
+    workflow_id = review_id(pid, mrs[1].iid, head_sha(stack, mrs[1].iid))
+    await stack.client.start_workflow(
+        "ReviewMR", {"project_id": pid, "mr_iid": mrs[1].iid}, id=workflow_id, task_queue=queue
+    )
+    results.append(await result_of(stack, workflow_id))
+    assert [r["status"] for r in results] == ["posted", "limited", "limited"]
+    assert "FORK_REVIEWS_PER_AUTHOR_PER_DAY" in results[1]["reason"]
+    reviews = sum(
+        1
+        for r in stack.model.requests
+        if r.messages[-1].get("role") == "user" and "reviewer-finish_review" in r.tools
+    )
+    assert reviews == 1  # the second fork MR cost no agent run
+    notes = [b for b in agent_bodies(stack, mrs[1]) if "FORK_REVIEWS_PER_AUTHOR_PER_DAY" in b]
+    assert len(notes) == 1 and "forker already had 1 reviews of merge requests from forks" in notes[0]
+    assert not any("FORK_REVIEWS" in b for b in agent_bodies(stack, mrs[0]))
+    slots = stack.client.get_workflow_handle(slots_id(queue, pid))
+    assert (await slots.query("state", result_type=SlotsState)).fork_reviews_today == {"forker": 1}
