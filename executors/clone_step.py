@@ -6,6 +6,10 @@ The GitLab token stays in the worker, which adds it on the way (executors.job_pr
 is kept out of the clone: `git_repo.clone` passes it per command as a header, so `.git/config` holds
 none, and the check below refuses to hand over a clone that does.
 
+With `--pristine DIR` (implement Jobs) it also makes a second checkout of the target branch there, in
+a volume the agent container never mounts: the tree the `tests` container measures the patch on
+(executors/job_tests.py).
+
 Exit codes: 0 cloned; 75 (EX_TEMPFAIL) a transient failure worth retrying; 1 anything else.
 """
 
@@ -20,6 +24,7 @@ from pydantic import ValidationError
 
 from executors.git_repo import GitError, clone
 from executors.tasks import RepoRef
+from executors.test_evidence import prepare_tree
 
 EX_TEMPFAIL = 75
 
@@ -36,6 +41,7 @@ def _leaks(repo: Path, token: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m executors.clone_step")
     parser.add_argument("--dest", required=True, type=Path)
+    parser.add_argument("--pristine", type=Path, default=None)
     args = parser.parse_args(argv)
     token = os.environ.pop("CLONE_TOKEN", "") or None
     try:
@@ -52,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     if leaks:
         print(f"clone step: refusing the clone, the token was written to {', '.join(leaks)}")
         return 1
+    if args.pristine is not None:
+        try:
+            prepare_tree(args.dest, args.pristine, ref.head_sha)
+        except GitError as exc:
+            print(f"clone step: the checkout for the tests failed: {exc}")
+            return 1
     print(f"clone step: {ref.head_sha[:12]} checked out")
     return 0
 

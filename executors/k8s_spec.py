@@ -1,13 +1,17 @@
 """The batch/v1 Job of one agent run, built with the official client's models.
 
-Three containers, one after the other, and no credential in any of them:
+Three or four containers, one after the other, and no credential in any of them:
 
 1. init `clone`: fetches the repository through the worker's Job proxy with a `git` lease (the proxy
    adds the GitLab token; the Job never sees it) into the `work` volume;
 2. init `agent`: runs the same `run_task` as the local executor on that clone, reaching the model
    through the Job proxy with a `model` lease (the proxy adds the provider key), and writes its
    result to the `result` volume;
-3. `result`: starts after every agent process is gone, runs as another uid, and prints the one
+3. init `tests` (implement Jobs only): after the agent container has ended, applies the agent's patch
+   to the checkout of the target branch the clone container made in the `pristine` volume (never
+   mounted by the agent), resets the harness files and runs the target branch's test command; it
+   holds no lease and no key, and writes the result with that evidence to the `evidence` volume;
+4. `result`: starts after every agent process is gone, runs as another uid, and prints the one
    frame the worker trusts, signed with a per-Job key only this container holds.
 
 Leases and key: executors.job_keys. Every volume has a sizeLimit. See docs/kubernetes-executor.md.
@@ -42,6 +46,9 @@ from contracts.settings import Settings
 from executors.base import safe_name
 from executors.job_keys import JobKeys
 from executors.job_result import KEY_ENV
+from executors.job_tests import BASE_NAME_ENV as TESTS_BASE_NAME_ENV
+from executors.job_tests import BASE_SHA_ENV as TESTS_BASE_SHA_ENV
+from executors.job_tests import COMMAND_ENV as TESTS_COMMAND_ENV
 from executors.k8s_channel import TASK_ENV, encode_task
 
 APP = "gitlab-copilot-agent"
@@ -51,11 +58,16 @@ RUN_LABEL = f"{LABEL_PREFIX}/run"
 CLONE_CONTAINER = "clone"
 AGENT_CONTAINER = "agent"
 RESULT_CONTAINER = "result"
+TESTS_CONTAINER = "tests"
 WORK_MOUNT = "/workspace"  # not /work: a stand-in run substitutes mount paths inside other paths
 TMP_MOUNT = "/tmp"  # noqa: S108 - the pod's own emptyDir; the root filesystem is read-only
 RESULT_MOUNT = "/result"
 REPO_DIR = f"{WORK_MOUNT}/repo"
 RESULT_FILE = f"{RESULT_MOUNT}/result.json"
+PRISTINE_MOUNT = "/pristine"
+PRISTINE_DIR = f"{PRISTINE_MOUNT}/repo"
+EVIDENCE_MOUNT = "/evidence"
+EVIDENCE_FILE = f"{EVIDENCE_MOUNT}/result.json"
 RESULT_SIZE_LIMIT = "16Mi"  # the result file is capped at 4 MiB (k8s_channel)
 UID = 1000
 RESULT_UID = 1001  # the result container: not the agent's uid
@@ -157,10 +169,22 @@ def build_job(
     ]
     agent_mounts = [*mounts, V1VolumeMount(name="result", mount_path=RESULT_MOUNT)]
     python = settings.k8s_job_python
+    # Implement runs hand back test evidence: measured by the `tests` container on the `pristine`
+    # checkout, which the agent container never mounts (executors/job_tests.py).
+    measured = task.kind == "implement"
+    target = task.repo.branches[0] if task.repo.branches else task.repo.head_sha[:12]
+    pristine_mounts = [V1VolumeMount(name="pristine", mount_path=PRISTINE_MOUNT)] if measured else []
     clone = V1Container(
         name=CLONE_CONTAINER,
         image=image,
-        command=[python, "-m", "executors.clone_step", "--dest", REPO_DIR],
+        command=[
+            python,
+            "-m",
+            "executors.clone_step",
+            "--dest",
+            REPO_DIR,
+            *(["--pristine", PRISTINE_DIR] if measured else []),
+        ],
         working_dir=settings.k8s_job_workdir,
         env=[
             V1EnvVar(name="HOME", value=TMP_MOUNT),
@@ -170,7 +194,7 @@ def build_job(
         ],
         resources=resources,
         security_context=_container_security(),
-        volume_mounts=mounts,
+        volume_mounts=[*mounts, *pristine_mounts],
         termination_message_policy="FallbackToLogsOnError",
     )
     agent = V1Container(
@@ -184,10 +208,52 @@ def build_job(
         volume_mounts=agent_mounts,
         termination_message_policy="FallbackToLogsOnError",
     )
+    tests = V1Container(
+        name=TESTS_CONTAINER,
+        image=image,
+        command=[
+            python,
+            "-m",
+            "executors.job_tests",
+            "--tree",
+            PRISTINE_DIR,
+            "--in",
+            RESULT_FILE,
+            "--out",
+            EVIDENCE_FILE,
+        ],
+        working_dir=settings.k8s_job_workdir,
+        env=[
+            V1EnvVar(name=name, value=value)
+            for name, value in {
+                "HOME": TMP_MOUNT,
+                "TMPDIR": TMP_MOUNT,
+                "PYTHONDONTWRITEBYTECODE": "1",
+                TESTS_COMMAND_ENV: getattr(task, "test_command", None) or "",
+                TESTS_BASE_SHA_ENV: task.repo.head_sha,
+                TESTS_BASE_NAME_ENV: f"target branch {target}",
+            }.items()
+            if value
+        ],
+        resources=resources,
+        security_context=_container_security(),
+        volume_mounts=[
+            *pristine_mounts,
+            V1VolumeMount(name="tests-tmp", mount_path=TMP_MOUNT),  # not the agent's /tmp
+            V1VolumeMount(name="result", mount_path=RESULT_MOUNT, read_only=True),
+            V1VolumeMount(name="evidence", mount_path=EVIDENCE_MOUNT),
+        ],
+        termination_message_policy="FallbackToLogsOnError",
+    )
+    result_mount = (
+        V1VolumeMount(name="evidence", mount_path=EVIDENCE_MOUNT, read_only=True)
+        if measured
+        else V1VolumeMount(name="result", mount_path=RESULT_MOUNT, read_only=True)
+    )
     result = V1Container(
         name=RESULT_CONTAINER,
         image=image,
-        command=[python, "-m", "executors.job_result", "--in", RESULT_FILE],
+        command=[python, "-m", "executors.job_result", "--in", EVIDENCE_FILE if measured else RESULT_FILE],
         working_dir=settings.k8s_job_workdir,
         env=[
             V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
@@ -197,7 +263,7 @@ def build_job(
             requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
         ),
         security_context=_container_security(RESULT_UID),
-        volume_mounts=[V1VolumeMount(name="result", mount_path=RESULT_MOUNT, read_only=True)],
+        volume_mounts=[result_mount],
         termination_message_policy="FallbackToLogsOnError",
     )
     pod = V1PodSpec(
@@ -213,7 +279,7 @@ def build_job(
         ),
         # Init containers run one after the other, the app container after the last: when `result`
         # starts, the agent container (and every process it started) has ended.
-        init_containers=[clone, agent],
+        init_containers=[clone, agent, tests] if measured else [clone, agent],
         containers=[result],
         volumes=[
             V1Volume(
@@ -223,6 +289,21 @@ def build_job(
                 name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit=settings.k8s_job_tmp_size_limit)
             ),
             V1Volume(name="result", empty_dir=V1EmptyDirVolumeSource(size_limit=RESULT_SIZE_LIMIT)),
+            *(
+                [
+                    V1Volume(
+                        name="pristine",
+                        empty_dir=V1EmptyDirVolumeSource(size_limit=settings.k8s_job_work_size_limit),
+                    ),
+                    V1Volume(
+                        name="tests-tmp",
+                        empty_dir=V1EmptyDirVolumeSource(size_limit=settings.k8s_job_tmp_size_limit),
+                    ),
+                    V1Volume(name="evidence", empty_dir=V1EmptyDirVolumeSource(size_limit=RESULT_SIZE_LIMIT)),
+                ]
+                if measured
+                else []
+            ),
         ],
     )
     return V1Job(

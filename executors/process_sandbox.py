@@ -297,6 +297,8 @@ class _Mounts:
 class ProcessSandbox:
     """Makes bubblewrap sandboxes; one instance per executor (it owns the uid pool)."""
 
+    measures_tests = True  # the implement runner measures the evidence in a new sandbox of its own
+
     def __init__(
         self,
         limits: SandboxLimits | None = None,
@@ -538,6 +540,10 @@ class JobContainer:
     """Inside a Kubernetes agent Job the pod is the sandbox (executors/k8s_spec.py: its own network
     policy, no service-account token, non-root, read-only root): processes start directly, and the
     model settings are the Job's own."""
+
+    # The Job's `tests` container measures the evidence after this container has ended, on a
+    # checkout this container never mounts (executors/job_tests.py); the agent's pod cannot.
+    measures_tests = False
 
     @contextlib.asynccontextmanager
     async def model_access(

@@ -41,7 +41,11 @@ async def run_implement(
     head = task.repo.head_sha
     target = task.repo.branches[0] if task.repo.branches else head[:12]
     command, how = discover(repo, task.test_command)  # from the target branch, before the agent
-    tree = await asyncio.to_thread(prepare_tree, repo, repo.parent / f"{repo.name}-evidence", head)
+    tree = (
+        await asyncio.to_thread(prepare_tree, repo, repo.parent / f"{repo.name}-evidence", head)
+        if sandbox.measures_tests
+        else None  # a Kubernetes Job: its `tests` container measures (executors/job_tests.py)
+    )
     prompt = implement_prompt(
         issue_key=task.issue_key,
         project_path=task.project_path,
@@ -64,7 +68,7 @@ async def run_implement(
     patch, too_large = await collect_patch(sandbox, repo, head, max_bytes=MAX_PATCH_BYTES, excludes=ARTIFACTS)
     tests = (
         await measure(sandbox, tree, patch, command, how, base_sha=head, base_name=f"target branch {target}")
-        if patch
+        if patch and tree is not None
         else None
     )
     return AgentResult(

@@ -446,6 +446,73 @@ async def test_an_implementation_runs_in_a_job_and_returns_its_patch_and_test_ev
     assert len(jobs_created(k8s, namespace)) == 1
 
 
+FAKE_MAKEFILE = (
+    "printf 'test:\\n\\t@echo \"============ 100 passed in 0.01s ============\"\\n' > Makefile; "
+    "printf 'def mul(a, b):\\n    return a + b\\n' > mul.py; "
+    "make test"
+)
+
+
+async def test_a_job_whose_agent_fakes_100_passed_in_the_makefile_gets_the_real_evidence(
+    executor_settings, gitlab, brain, model, k8s, namespace
+):
+    """The agent rewrites the Makefile to print "100 passed" (and writes a wrong `mul`): inside its
+    container the fake works, but the Job's `tests` container runs the target branch's Makefile on
+    a checkout the agent never mounted, with the agent's patch applied."""
+    gitlab.create_project(
+        "group/svc",
+        {
+            "Makefile": "test:\n\tpython3 -m unittest discover -v -s tests -t .\n",
+            "tests/__init__.py": "",
+            "tests/test_mul.py": MUL_TEST,
+            ".test-id": uuid.uuid4().hex,
+        },
+    )
+    sha = gitlab.branch_sha("group/svc", "main")
+    fake = Reply(tool_calls=(ToolCall("bash", {"command": FAKE_MAKEFILE, "description": "make it pass"}),))
+    report = Reply.call(
+        "implementer-report_implementation", summary="All 100 tests pass.", commit_summary="mul"
+    )
+    brain.brain = ScriptedBrain().when(
+        fake, report, Reply.text("Done."), tool_offered="implementer-report_implementation"
+    )
+    task = ImplementTask(
+        repo=RepoRef(clone_url=f"{gitlab.url}/group/svc.git", head_sha=sha, branches=["main"]),
+        project_path="group/svc",
+        issue_key="KUBE-3",
+        summary="FAKE-EVIDENCE: add mul",
+    )
+
+    result = await asyncio.wait_for(
+        KubernetesExecutor(executor_settings).run(task, run_id=f"implement-KUBE-3-{uuid.uuid4().hex}"), 120
+    )
+
+    outputs = [
+        str(m.get("content"))
+        for r in model.completions()
+        if "FAKE-EVIDENCE" in json.dumps(r.messages)
+        for m in r.messages
+        if m.get("role") == "tool"
+    ]
+    assert any("100 passed in 0.01s" in o for o in outputs)  # inside the agent container, the fake worked
+    batch, _ = apis(k8s)
+    [job] = (await asyncio.to_thread(batch.list_namespaced_job, namespace)).items
+    mounts = {c.name: {m.name for m in c.volume_mounts} for c in job.spec.template.spec.init_containers}
+    assert "pristine" in mounts["tests"] and "pristine" not in mounts["agent"]  # the tests' checkout
+    assert result.patch and "100 passed" in result.patch  # the change itself carries the fake ...
+    tests = result.tests
+    assert tests is not None and tests.ran
+    assert tests.command == "make test" and tests.discovered == "Makefile `test` target"
+    assert tests.harness_reset == ["Makefile"]  # ... the evidence used the target branch's Makefile
+    assert tests.exit_code != 0 and tests.failed == 1 and tests.passed == 0
+    assert "100 passed" not in tests.output_tail and "test_mul" in tests.output_tail
+    assert tests.source.startswith("target branch main at " + sha[:12])
+    pod = next(
+        p for p in await asyncio.to_thread(list, k8s.work_dir.iterdir()) if p.name.startswith(f"{namespace}_")
+    )
+    assert "tests step: ok result written (exit 2, 'make test')" in (pod / "logs" / "tests.log").read_text()
+
+
 # --- host paths are not container paths ------------------------------------------------------------
 def checkout_under_tmp() -> Path:
     """A copy of this checkout under /tmp (the code, as a fresh clone holds it), with the installed

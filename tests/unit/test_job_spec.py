@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from contracts.settings import REPO_ROOT, Settings
-from executors import k8s_channel
+from executors import job_keys, k8s_channel
 from executors.job_keys import JobKeys
 from executors.k8s_channel import (
     MAX_RESULT_BYTES,
@@ -34,7 +34,7 @@ from executors.k8s_channel import (
 )
 from executors.k8s_spec import build_job, job_name, label_value
 from executors.report_tool import FinishReview
-from executors.tasks import AgentResult, PriorThread, RepoRef, ReviewTask
+from executors.tasks import AgentResult, ImplementTask, PriorThread, RepoRef, ReviewTask
 
 CANARY = "glpat-canary-0123456789"
 SHA = "a" * 40
@@ -106,6 +106,61 @@ def test_kubernetes_validate_strict_would_catch_a_stray_field(tmp_path) -> None:
     job = job_dict()
     job["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFS"] = True
     assert kubernetes_validate(tmp_path, job).returncode != 0
+
+
+def implement_job_dict() -> dict:
+    implement = ImplementTask(
+        repo=RepoRef(clone_url="https://gitlab.example/g/app.git", head_sha=SHA, branches=["main"]),
+        project_path="g/app",
+        issue_key="KEY-1",
+        summary="Add mul",
+        test_command="make check",
+    )
+    job = build_job(
+        implement,
+        settings(),
+        run_id="implement-KEY-1-1",
+        image="registry.example/gca:1.0",
+        namespace="agents",
+        traceparent=None,
+        keys=KEYS,
+        now=NOW,
+    )
+    return ApiClient().sanitize_for_serialization(job)
+
+
+def test_an_implement_job_measures_the_tests_where_the_agent_cannot_reach(tmp_path) -> None:
+    job = implement_job_dict()
+    assert kubernetes_validate(tmp_path, job).returncode == 0
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["clone", "agent", "tests"]
+    assert all(v["emptyDir"].get("sizeLimit") for v in pod["volumes"])
+    by_name = containers(job)
+    mounts = {
+        name: {m["name"]: m.get("readOnly", False) for m in c["volumeMounts"]} for name, c in by_name.items()
+    }
+    assert mounts["clone"] == {"work": False, "tmp": False, "pristine": False}
+    assert "pristine" not in mounts["agent"] and "evidence" not in mounts["agent"]
+    assert mounts["tests"] == {"pristine": False, "tests-tmp": False, "result": True, "evidence": False}
+    assert mounts["result"] == {"evidence": True}  # it signs what `tests` wrote, not the agent's file
+    assert by_name["result"]["command"][-2:] == ["--in", "/evidence/result.json"]
+    assert "--pristine" in by_name["clone"]["command"]
+    tests_env = {e["name"]: e["value"] for e in by_name["tests"]["env"]}
+    assert tests_env["TESTS_COMMAND"] == "make check" and tests_env["TESTS_BASE_SHA"] == SHA
+    assert tests_env["TESTS_BASE_NAME"] == "target branch main"
+    assert set(tests_env) == {
+        "HOME",
+        "TMPDIR",
+        "PYTHONDONTWRITEBYTECODE",
+        *(n for n in tests_env if n.startswith("TESTS_")),
+    }
+    assert not any(job_keys.PREFIX in v for v in tests_env.values())  # no lease, no key, no model address
+
+
+def test_a_review_job_has_no_tests_container() -> None:
+    pod = job_dict()["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["clone", "agent"]
+    assert {v["name"] for v in pod["volumes"]} == {"work", "tmp", "result"}
 
 
 def test_job_has_the_issue_7_shape() -> None:
