@@ -67,11 +67,7 @@ class JobProxy:
                 authorize=lambda token: self.keys.verify(token, "model") is not None,
                 # the same least privilege as the local executor's leases (executors/model_proxy.py)
                 provider_type=settings.copilot_provider_type,
-                budget=LeaseBudget(
-                    requests=settings.model_proxy_max_requests,
-                    tokens=settings.model_proxy_max_tokens,
-                    bytes=settings.model_proxy_max_mb * 1024**2,
-                ),
+                budget=LeaseBudget.from_settings(settings),
                 connect_timeout=settings.model_proxy_connect_timeout,
                 idle_timeout=settings.model_proxy_idle_timeout,
             )

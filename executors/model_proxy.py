@@ -31,9 +31,13 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from contracts.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,15 @@ class LeaseBudget:
     requests: int = 400
     tokens: int = 4_000_000
     bytes: int = 256 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeaseBudget:
+        """The budget both proxies (local leases, Job leases) give each lease."""
+        return cls(
+            requests=settings.model_proxy_max_requests,
+            tokens=settings.model_proxy_max_tokens,
+            bytes=settings.model_proxy_max_mb * 1024**2,
+        )
 
 
 @dataclass

@@ -328,11 +328,7 @@ class ProcessSandbox:
             ),
             runtime=[Path(settings.copilot_executable).parent, settings.copilot_cache_path],
             uid_base=settings.sandbox_uid_base,
-            budget=LeaseBudget(
-                requests=settings.model_proxy_max_requests,
-                tokens=settings.model_proxy_max_tokens,
-                bytes=settings.model_proxy_max_mb * 1024**2,
-            ),
+            budget=LeaseBudget.from_settings(settings),
             connect_timeout=settings.model_proxy_connect_timeout,
             idle_timeout=settings.model_proxy_idle_timeout,
         )
