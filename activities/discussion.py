@@ -249,14 +249,11 @@ class DiscussionActivities:
         gl = self._gl()
         agent_id, _ = self._agent_user(gl)
         _, mr = self._mr(gl, data.project_id, data.mr_iid)
+        writes = GitLabWrites(gl, agent_id)
+        if writes.posted_in_any_thread(mr, markers.LIMIT, key=data.limit_key):
+            return False
         marker = markers.marker(markers.LIMIT, key=data.limit_key)
-        for discussion in mr.discussions.list(iterator=True):
-            for note in discussion.attributes.get("notes") or []:
-                if (note.get("author") or {}).get("id") == agent_id and markers.has(
-                    note.get("body") or "", markers.LIMIT, key=data.limit_key
-                ):
-                    return False
-        GitLabWrites(gl, agent_id).reply(mr, data.discussion_id, f":hourglass: {data.reason}.", marker)
+        writes.reply(mr, data.discussion_id, f":hourglass: {data.reason}.", marker)
         return True
 
     # --- reaction ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import gitlab
 
 from activities.write_door import write_once
+from core import markers
 from core.outbound_text import gitlab_body
 
 
@@ -38,6 +39,15 @@ class GitLabWrites:
 
     def _own(self, note: dict[str, Any], marker: str) -> bool:
         return _author_id(note) == self.agent_id and marker in str(note.get("body") or "")
+
+    def posted_in_any_thread(self, mr: Any, kind: str, **values: object) -> bool:
+        """Whether any note of ours on the MR carries a `kind` marker with these values (a notice
+        that must appear once per MR, whichever thread it went to)."""
+        for discussion in mr.discussions.list(iterator=True):
+            for note in discussion.attributes.get("notes") or []:
+                if _author_id(note) == self.agent_id and markers.has(note.get("body") or "", kind, **values):
+                    return True
+        return False
 
     # --- threads and notes -----------------------------------------------------------------------
     def discussion(self, mr: Any, text: str, marker: str, position: dict[str, Any] | None = None) -> str:

@@ -384,14 +384,10 @@ class ReviewActivities:
         author pushing again and again gets one note on that MR, not one per push."""
         gl = self._gl()
         _, mr = self._mr(gl, project_id, mr_iid)
-        agent = self._agent_user_id(gl)
-        for discussion in mr.discussions.list(iterator=True):
-            for note in discussion.attributes.get("notes") or []:
-                if (note.get("author") or {}).get("id") == agent and markers.has(
-                    note.get("body") or "", markers.LIMIT, key=key
-                ):
-                    return False
-        self._writes(gl).mr_note(
+        writes = self._writes(gl)
+        if writes.posted_in_any_thread(mr, markers.LIMIT, key=key):
+            return False
+        writes.mr_note(
             mr,
             f":hourglass: No automated review of this merge request: {reason}.",
             markers.marker(markers.LIMIT, key=key),
