@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 COPILOT = $(firstword $(wildcard node_modules/@github/copilot-*/copilot))
 COPILOT_CACHE := .data/copilot-cache
 
-.PHONY: help setup sandbox-check test test-fast run demo temporal lint format bench clean
+.PHONY: help setup sandbox-check test test-fast run demo temporal lint format bench eval clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,8 +37,11 @@ $(COPILOT_CACHE)/.warm: node_modules/.installed
 	XDG_CACHE_HOME=$(COPILOT_CACHE) $(COPILOT) --version >/dev/null
 	touch $@
 
+# Bytecode caching on for the suite even where the environment turns it off (PYTHONDONTWRITEBYTECODE):
+# without it every xdist worker re-rewrites the tests' asserts (~8 s of CPU each) and every sandboxed
+# report tool recompiles contracts/ on each agent run.
 test: setup  ## run the whole test suite (starts its own Temporal and stand-ins)
-	$(PY) -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 
 run: setup  ## run for real from .env: Temporal dev server (unless TEMPORAL_ADDRESS), worker, API on :8000
 	$(PY) -m devenv.run
@@ -61,6 +64,9 @@ format: setup  ## apply ruff fixes and formatting
 
 bench: setup  ## run every benchmark under bench/ and print the figures
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+eval: setup  ## review the evaluation corpus through the service and print its figures (EVAL_ARGS: see README)
+	$(PY) -m eval run $(EVAL_ARGS)
 
 clean:  ## remove the virtualenv, node_modules and .data
 	rm -rf $(VENV) node_modules .data

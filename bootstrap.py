@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -77,9 +78,18 @@ async def bootstrap(settings: Settings) -> None:
 
 
 # --- polling Schedules ------------------------------------------------------------------------------
-def _schedule(workflow: str, schedule_id: str, every_s: int, settings: Settings, note: str) -> Schedule:
+def _schedule(
+    workflow: str,
+    schedule_id: str,
+    every_s: int,
+    settings: Settings,
+    note: str,
+    args: list[Any] | None = None,
+) -> Schedule:
     return Schedule(
-        action=ScheduleActionStartWorkflow(workflow, id=schedule_id, task_queue=settings.temporal_task_queue),
+        action=ScheduleActionStartWorkflow(
+            workflow, args=args or [], id=schedule_id, task_queue=settings.temporal_task_queue
+        ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_s))]),
         # One poll at a time for the whole cluster, however many workers run; a slow poll makes the
         # next one skip rather than queue up.
@@ -128,7 +138,9 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
     )  # fmt: skip
     gitlab = (
         _schedule("PollGitLab", ids.GITLAB_POLL_SCHEDULE_ID, settings.gitlab_poll_interval, settings,
-                  "Finds updated GitLab MRs and starts ReviewMR (GITLAB_POLL=true)")
+                  "Finds updated GitLab MRs and starts ReviewMR (GITLAB_POLL=true)",
+                  # the interval is the base of the backoff after failed polls
+                  [{"interval_s": settings.gitlab_poll_interval}])
         if settings.gitlab_poll
         else None
     )  # fmt: skip

@@ -22,14 +22,18 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
+from activities.diagnose import model_provider_check
+from activities.project_allowlist import resolve_gitlab_projects
 from contracts import temporal
 from contracts.hardening import make_undumpable
+from contracts.seed_settings import warn_about_seed_settings
 from contracts.settings import Settings, TaskExecutor, get_settings
 from core import markers
+from executors.work_dir import sweep_stale_run_dirs
 from telemetry import setup as setup_telemetry
 from telemetry.temporal_sdk import temporal_runtime
 from telemetry.workflow_outcomes import WorkflowOutcomes
-from workflows import WORKFLOWS
+from workflows import WORKFLOWS, implement_issue, review_loop, review_mr
 
 log = logging.getLogger("worker")
 
@@ -37,7 +41,9 @@ log = logging.getLogger("worker")
 # Activities that run the agent: served on their own task queue with MAX_CONCURRENT_AGENT_RUNS slots
 # per worker and an optional cluster-wide start rate, so a burst of MRs queues (visible in the UI as
 # scheduled activities) instead of exhausting the cluster or the model provider's rate limit.
-AGENT_ACTIVITIES = frozenset({"run_review", "run_discussion", "implement_change"})
+AGENT_ACTIVITIES = frozenset(
+    {"run_review", "run_discussion", "implement_change", "implement_plan", "implement_answer_findings"}
+)
 
 
 class ServiceWorkers:
@@ -115,7 +121,32 @@ def build_worker(
     return ServiceWorkers([main, agent_worker], services)
 
 
+# A per-run directory older than any run can live (the longest agent activity, plus its clean-up) is
+# one a killed worker left behind.
+RUN_DIR_MAX_AGE = max(review_mr.AGENT_RUN, implement_issue.AGENT_RUN, review_loop.FIX_RUN) + timedelta(
+    minutes=15
+)
+
+
+async def start_up_checks(settings: Settings) -> None:
+    """At worker start: stale run directories swept (before any run can make one), a missing model
+    provider warned about (every agent run would be refused), then GITLAB_PROJECTS
+    resolved while the worker already serves (a slow GitLab delays nothing; until it answers, the
+    entries match in their own form, and a bad entry is warned about once)."""
+    await asyncio.to_thread(sweep_stale_run_dirs, settings.work_path, RUN_DIR_MAX_AGE)
+    provider = model_provider_check(settings)
+    if not provider.ok:
+        log.warning("%s", provider.detail)
+    resolving = asyncio.create_task(asyncio.to_thread(resolve_gitlab_projects, settings))
+    _BACKGROUND.add(resolving)
+    resolving.add_done_callback(_BACKGROUND.discard)
+
+
+_BACKGROUND: set[asyncio.Task] = set()
+
+
 async def run(settings: Settings) -> None:
+    await start_up_checks(settings)
     client = await temporal.connect(settings, runtime=temporal_runtime())
     worker = build_worker(client, settings)
     stop = asyncio.Event()
@@ -146,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     make_undumpable()  # the agent runs as our user with the local executor: keep our environ from it
     setup_telemetry(settings, "worker")
+    warn_about_seed_settings()  # no seed variable is ignored silently
     if args.command == "bootstrap":
         from bootstrap import bootstrap
 

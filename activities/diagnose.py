@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import gitlab
 from temporalio import activity
 
+from activities.project_allowlist import allowlist_check
 from contracts import VERSION
 from contracts.models import CheckResult, DiagnoseResult
+from contracts.project_map import DEFAULT_CREDENTIAL
 from contracts.settings import Settings, TaskExecutor
 from executors import process_sandbox
 from executors.copilot_cli import scrub
@@ -26,20 +29,25 @@ def _command(name: str, argv: list[str]) -> CheckResult:
         return CheckResult(name=name, ok=False, detail=type(exc).__name__)
 
 
-def _gitlab(settings: Settings) -> CheckResult:
-    if settings.gitlab_token is None:
-        return CheckResult(name="gitlab", ok=False, detail="GITLAB_TOKEN not set")
-    try:
-        gl = gitlab.Gitlab(
-            settings.gitlab_url, private_token=settings.gitlab_token.get_secret_value(), timeout=10
-        )
-        gl.auth()
-        assert gl.user is not None
-        return CheckResult(name="gitlab", ok=True, detail=f"authenticated as {gl.user.username}")
-    except gitlab.GitlabAuthenticationError:
-        return CheckResult(name="gitlab", ok=False, detail="token rejected (401)")
-    except Exception as exc:  # unreachable, TLS, DNS ...: report the kind, not the message
-        return CheckResult(name="gitlab", ok=False, detail=f"unreachable ({type(exc).__name__})")
+def _gitlab(settings: Settings) -> list[CheckResult]:
+    """One check per GitLab credential: "gitlab" (GITLAB_TOKEN), "gitlab:<alias>" for the others."""
+    if not settings.credential_aliases():
+        return [CheckResult(name="gitlab", ok=False, detail="GITLAB_TOKEN not set")]
+    checks = []
+    for alias in settings.credential_aliases():
+        name = "gitlab" if alias == DEFAULT_CREDENTIAL else f"gitlab:{alias}"
+        token = settings.gitlab_token_of(alias)
+        assert token is not None
+        try:
+            gl = gitlab.Gitlab(settings.gitlab_url, private_token=token.get_secret_value(), timeout=10)
+            gl.auth()
+            assert gl.user is not None
+            checks.append(CheckResult(name=name, ok=True, detail=f"authenticated as {gl.user.username}"))
+        except gitlab.GitlabAuthenticationError:
+            checks.append(CheckResult(name=name, ok=False, detail="token rejected (401)"))
+        except Exception as exc:  # unreachable, TLS, DNS ...: report the kind, not the message
+            checks.append(CheckResult(name=name, ok=False, detail=f"unreachable ({type(exc).__name__})"))
+    return checks
 
 
 class DiagnoseActivities:
@@ -105,6 +113,23 @@ def _copilot(settings: Settings) -> CheckResult:
     )
 
 
+def model_provider_check(settings: Settings) -> CheckResult:
+    """What agent runs will talk to: a BYOK provider, or Copilot with GITHUB_TOKEN. Neither: every
+    agent run is refused, so say it at start (the seed's start-up check), not at the first run."""
+    if settings.copilot_provider_base_url:
+        host = urlsplit(settings.copilot_provider_base_url).hostname or "?"
+        kind = settings.copilot_provider_type or "openai"
+        key = "with" if settings.copilot_provider_api_key else "without"
+        return CheckResult(name="model-provider", ok=True, detail=f"BYOK {kind} at {host}, {key} an API key")
+    if settings.github_token is not None and settings.github_token.get_secret_value():
+        return CheckResult(name="model-provider", ok=True, detail="GitHub Copilot with GITHUB_TOKEN")
+    return CheckResult(
+        name="model-provider",
+        ok=False,
+        detail="no model provider: set COPILOT_PROVIDER_BASE_URL (BYOK) or GITHUB_TOKEN; agent runs are refused",
+    )
+
+
 def _sandbox(settings: Settings) -> CheckResult:
     """The local executor runs agents only in a bubblewrap sandbox; without one it refuses them."""
     if settings.task_executor != TaskExecutor.LOCAL:
@@ -125,8 +150,10 @@ def _diagnose(settings: Settings) -> DiagnoseResult:
             _command("git", ["git", "--version"]),
             _usable_dir("copilot-cache", settings.copilot_cache_path, "COPILOT_CACHE_DIR", write=False),
             _copilot(settings),
+            model_provider_check(settings),
             _sandbox(settings),
             _usable_dir("work-dir", settings.work_path, "WORK_DIR", write=True),
-            _gitlab(settings),
+            *_gitlab(settings),
+            allowlist_check(settings),
         ],
     )

@@ -21,7 +21,7 @@ from temporalio import activity
 
 from activities.authority import PROJECT_NOT_SERVED, check_served
 from activities.discussion_push import PushOutcome, commit_and_push, commit_message, find_earlier_push
-from activities.gitlab_api import gitlab_client, mr_repo_ref
+from activities.gitlab_api import client_user, credential_token, mr_repo_ref, project_client
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
@@ -56,18 +56,16 @@ class DiscussionActivities:
     def __init__(self, settings: Settings, executor: AgentExecutor) -> None:
         self.settings = settings
         self.executor = executor
-        self._agent: tuple[int, str] | None = None
 
     # --- helpers -------------------------------------------------------------------------------
-    def _gl(self) -> gitlab.Gitlab:
-        return gitlab_client(self.settings)
+    def _gl(self, project: int) -> gitlab.Gitlab:
+        """A client with the project's credential (GITLAB_TOKEN or its GITLAB_TOKEN__<ALIAS>)."""
+        return project_client(self.settings, project)
 
     def _agent_user(self, gl: gitlab.Gitlab) -> tuple[int, str]:
-        if self._agent is None:
-            gl.auth()
-            assert gl.user is not None
-            self._agent = (gl.user.id, self.settings.gitlab_agent_username or gl.user.username)
-        return self._agent
+        """The agent's user id and name for `gl`'s credential (cached per credential)."""
+        user = client_user(self.settings, gl)
+        return user.id, user.username
 
     def _mr(self, gl: gitlab.Gitlab, project_id: int, mr_iid: int) -> tuple[Any, Any]:
         project = gl.projects.get(project_id)
@@ -142,8 +140,8 @@ class DiscussionActivities:
     @activity.defn(name="discussion_context")
     @activity_errors
     def discussion_context(self, data: MRDiscussionInput) -> DiscussionContext:
-        gl = self._gl()
-        agent_id, agent_name = self._agent_user(gl)  # looked up once per worker
+        gl = self._gl(data.project_id)
+        agent_id, agent_name = self._agent_user(gl)  # looked up once an hour per credential
         discussion = None
         if data.discussion_id and self._served_by_id(data.project_id):
             # The common case is a human reply in a thread the agent never joined: decide it with one
@@ -200,8 +198,7 @@ class DiscussionActivities:
 
     def _served_by_id(self, project_id: int) -> bool:
         """Whether GITLAB_PROJECTS admits the project without asking GitLab for its path."""
-        allowed = {p.lower() for p in self.settings.gitlab_projects}
-        return not allowed or str(project_id) in allowed
+        return self.settings.serves_project_ref(project_id)  # its ID, or the ID an entry resolved to
 
     # --- spend limits -----------------------------------------------------------------------------
     @activity.defn(name="admit_discussion")
@@ -246,7 +243,7 @@ class DiscussionActivities:
     @activity_errors
     def post_limit_notice(self, data: LimitNoticeInput) -> bool:
         """Tell the MR once per limit key why the agent does not answer (True when posted now)."""
-        gl = self._gl()
+        gl = self._gl(data.project_id)
         agent_id, _ = self._agent_user(gl)
         _, mr = self._mr(gl, data.project_id, data.mr_iid)
         writes = GitLabWrites(gl, agent_id)
@@ -260,7 +257,7 @@ class DiscussionActivities:
     @activity.defn(name="set_note_reaction")
     @activity_errors
     def set_note_reaction(self, project_id: int, mr_iid: int, note_id: int, on: bool) -> None:
-        gl = self._gl()
+        gl = self._gl(project_id)
         _, mr = self._mr(gl, project_id, mr_iid)
         agent_id, _ = self._agent_user(gl)
         note = mr.notes.get(note_id, lazy=True)
@@ -277,11 +274,11 @@ class DiscussionActivities:
 
         The push decision is made again here from GitLab, not taken from the input: a crafted or stale
         `may_push: true` (a manual start, a role or protection changed since) never pushes."""
-        gl = self._gl()
+        gl = self._gl(data.project_id)
         agent_id, _ = self._agent_user(gl)
         project, mr = self._mr(gl, data.project_id, data.mr_iid)
         commits = [c.attributes for c in mr.commits(get_all=True)]
-        earlier = find_earlier_push(commits, data.note_id)
+        earlier = find_earlier_push(commits, data.note_id, self.settings.agent_author_email)
         if earlier is not None:
             return earlier, project, mr, ""
         view = read_thread(mr.discussions.get(data.discussion_id).attributes, data.note_id, agent_id)
@@ -292,7 +289,7 @@ class DiscussionActivities:
             refusal = f"the request's permission to push no longer holds in GitLab ({reason})"
         history = view.history[:-1]  # the last entry is the note itself: it is the request
         task = DiscussionTask(
-            repo=mr_repo_ref(project, mr, mr.sha),
+            repo=mr_repo_ref(project, mr, mr.sha, gl.credential),
             project_path=project.path_with_namespace,
             mr_iid=data.mr_iid,
             title=str(mr.title or "")[:20_000],
@@ -310,13 +307,14 @@ class DiscussionActivities:
             author=view.author_username,
             no_push_reason="" if may_push else (reason or data.no_push_reason),
             exclude=self.settings.review_exclude,
+            **self.settings.run_options_for(project.path_with_namespace, project.id),
         )
         return task, project, mr, refusal
 
     def _refusal_now(self, data: DiscussionRunInput, project: Any, mr: Any) -> str:
         """Asked again right before the push: the run took minutes, rights and protection may have
         changed meanwhile."""
-        gl = self._gl()
+        gl = self._gl(data.project_id)
         agent_id, _ = self._agent_user(gl)
         view = read_thread(mr.discussions.get(data.discussion_id).attributes, data.note_id, agent_id)
         reason, _ = self._push_decision(gl, project, mr, view)
@@ -381,7 +379,7 @@ class DiscussionActivities:
         work = self.settings.work_path / f"push-{safe_name(data.workflow_id, 40)}-{digest}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        token = self.settings.gitlab_token.get_secret_value() if self.settings.gitlab_token else None
+        token = credential_token(self.settings, task.repo.credential)  # the project's credential
         try:
             return commit_and_push(
                 clone_url=project.http_url_to_repo,
@@ -391,6 +389,7 @@ class DiscussionActivities:
                 head_sha=task.repo.head_sha,
                 patch=patch,
                 message=message,
+                author=(self.settings.agent_author_name, self.settings.agent_author_email),
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -399,14 +398,14 @@ class DiscussionActivities:
     @activity.defn(name="post_discussion_reply")
     @activity_errors
     def post_discussion_reply(self, data: PostDiscussionReplyInput) -> PostDiscussionReplyResult:
-        gl = self._gl()
+        gl = self._gl(data.project_id)
         agent_id, _ = self._agent_user(gl)
-        _, mr = self._mr(gl, data.project_id, data.mr_iid)
+        project, mr = self._mr(gl, data.project_id, data.mr_iid)
         discussion = mr.discussions.get(data.discussion_id)
         view = read_thread(discussion.attributes, data.note_id, agent_id)
         if view.already_replied:
             return PostDiscussionReplyResult(posted=False)
-        behavior = self.settings.resolution_behavior.value
+        behavior = self.settings.resolution_for(str(project.path_with_namespace), data.project_id).value
         if data.run is None:
             text, marker = render_failure(
                 data.failure or "unknown error", note_id=data.note_id, workflow_id=data.workflow_id

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from activities.git_push import push_head
 from core.sanitize import strip_unsafe
-from executors.git_repo import AGENT_AUTHOR, GitError, clone, git
+from executors.git_repo import GitError, clone, git
 
 MAX_SUBJECT = 72
 MAX_BODY = 3000
@@ -51,11 +51,17 @@ def commit_message(commit_type: str, summary: str, author: str, note_id: int) ->
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-def find_earlier_push(commits: list[dict[str, Any]], note_id: int) -> dict[str, Any] | None:
-    """The agent's commit for `note_id` among an MR's commits (GitLab's commit dicts), if any."""
+def find_earlier_push(
+    commits: list[dict[str, Any]], note_id: int, author_email: str
+) -> dict[str, Any] | None:
+    """The agent's commit for `note_id` among an MR's commits (GitLab's commit dicts), if any: its
+    trailer names the note and its author is AGENT_AUTHOR_EMAIL (as configured, never a constant)."""
     pattern = re.compile(rf"^Requested-by: .* \(note {note_id}\)$", re.MULTILINE)
+    email = author_email.strip().lower()
     for commit in commits:
-        if commit.get("author_email") == AGENT_AUTHOR[1] and pattern.search(str(commit.get("message") or "")):
+        if str(commit.get("author_email") or "").lower() == email and pattern.search(
+            str(commit.get("message") or "")
+        ):
             return commit
     return None
 
@@ -85,9 +91,12 @@ def commit_and_push(
     head_sha: str,
     patch: str,
     message: str,
+    author: tuple[str, str],
 ) -> PushOutcome:
     try:
-        repo = clone(clone_url, work_dir / "push", token=token, sha=head_sha, branches=[branch])
+        repo = clone(
+            clone_url, work_dir / "push", token=token, sha=head_sha, branches=[branch], author=author
+        )
     except GitError as exc:
         if exc.transient:
             raise

@@ -112,6 +112,170 @@ class GitLabWrites:
 
         write_once("resolve discussion", send, find)
 
+    def mark_ready(self, mr: Any) -> None:
+        """Take the MR out of draft (ImplementIssue's review loop, only when its setting allows).
+        There is no door for approving or merging: the service never does either."""
+        prefixes = ("draft:", "[draft]", "(draft)", "draft -")
+
+        def undrafted(title: str) -> str:
+            stripped = title
+            while stripped.lower().startswith(prefixes):
+                stripped = stripped[
+                    next(len(p) for p in prefixes if stripped.lower().startswith(p)) :
+                ].lstrip()
+            return stripped
+
+        def send() -> bool:
+            mr.title = undrafted(str(mr.title))
+            mr.save()
+            return True
+
+        def find() -> bool | None:
+            current = mr.manager.get(mr.iid)
+            return True if not getattr(current, "draft", False) else None
+
+        write_once("mark MR ready", send, find, check_first=True)
+
+    # --- draft notes: a review published in one batch ----------------------------------------------
+    def own_drafts(self, mr: Any) -> list[dict[str, Any]]:
+        """The agent's pending draft notes on the MR (GitLab lists only the caller's own)."""
+        drafts = (d.attributes for d in mr.draft_notes.list(iterator=True))
+        return [d for d in drafts if d.get("author_id") in (None, self.agent_id)]
+
+    def _draft_with(self, mr: Any, marker: str) -> int | None:
+        return next((int(d["id"]) for d in self.own_drafts(mr) if marker in str(d.get("note") or "")), None)
+
+    def draft(
+        self,
+        mr: Any,
+        text: str,
+        marker: str,
+        *,
+        position: dict[str, Any] | None = None,
+        reply_to: str | None = None,
+        resolve: bool = False,
+    ) -> int:
+        """A draft note (inline with `position`, a reply in thread `reply_to`, which publishing then
+        resolves when `resolve`); its draft ID. Nobody else sees it until it is published."""
+        data: dict[str, Any] = {"note": compose(text, marker)}
+        if position is not None:
+            data["position"] = position
+        if reply_to is not None:
+            data["in_reply_to_discussion_id"] = reply_to
+            data["resolve_discussion"] = resolve
+        return write_once(
+            "create draft note",
+            lambda: int(mr.draft_notes.create(data).id),
+            lambda: self._draft_with(mr, marker),
+        )
+
+    def delete_draft(self, mr: Any, draft_id: int) -> None:
+        def send() -> bool:
+            try:
+                mr.draft_notes.delete(draft_id)
+            except gitlab.GitlabDeleteError as exc:
+                if exc.response_code != 404:
+                    raise  # 404: gone already (an earlier send whose reply was lost)
+            return True
+
+        write_once(
+            "delete draft note",
+            send,
+            lambda: True if all(int(d["id"]) != draft_id for d in self.own_drafts(mr)) else None,
+        )
+
+    def publish_drafts(self, mr: Any, note: str | None = None) -> None:
+        """Publish all of the agent's drafts on the MR at once: one notification for the review.
+        `note` (already composed) is the review's general comment, which GitLab 17.x+ posts with the
+        batch (older versions ignore it; the caller checks and posts it itself).
+
+        Found after a lost reply when no draft of ours is left: only their author (the agent) can
+        publish or delete them, so drafts that are gone were published."""
+
+        def send() -> bool:
+            mr.draft_notes.bulk_publish(**({"post_data": {"note": note}} if note else {}))
+            return True
+
+        write_once("publish the review", send, lambda: None if self.own_drafts(mr) else True)
+
+    def publish_draft(self, mr: Any, draft_id: int) -> None:
+        """Publish one draft (what is left after a batch that did not publish everything)."""
+
+        def send() -> bool:
+            mr.draft_notes.get(draft_id, lazy=True).publish()
+            return True
+
+        write_once(
+            "publish draft note",
+            send,
+            lambda: True if all(int(d["id"]) != draft_id for d in self.own_drafts(mr)) else None,
+        )
+
+    # --- commit status ----------------------------------------------------------------------------
+    def _latest_status(self, project: Any, sha: str, name: str) -> dict[str, Any] | None:
+        commit = project.commits.get(sha, lazy=True)
+        # `all` is python-gitlab's own keyword (fetch every page); GitLab's `all` (retried ones too)
+        # goes in query_parameters.
+        statuses = commit.statuses.list(query_parameters={"name": name, "all": True}, iterator=True)
+        ours = [s.attributes for s in statuses if s.attributes.get("name") == name]
+        return max(ours, key=lambda s: int(s["id"])) if ours else None
+
+    def previous_status(self, project: Any, sha: str, name: str) -> dict[str, Any] | None:
+        """The newest finished status of `name` on `sha` (a read, for "end as the last one did")."""
+        commit = project.commits.get(sha, lazy=True)
+        statuses = commit.statuses.list(query_parameters={"name": name, "all": True}, iterator=True)
+        finished = [
+            s.attributes for s in statuses if s.attributes.get("status") in ("success", "failed", "canceled")
+        ]
+        return max(finished, key=lambda s: int(s["id"])) if finished else None
+
+    def commit_status(
+        self,
+        project: Any,
+        sha: str,
+        *,
+        name: str,
+        state: str,
+        ref: str,
+        description: str,
+        target_url: str = "",
+        only_over: tuple[str, ...] = (),
+    ) -> str:
+        """Set `name`'s status on `sha` to `state`; the state it has afterwards.
+
+        Found (also before the first send) when the latest status of that name already has this
+        state and description, so a retry never starts a second status. `only_over`: change it only
+        while it is in one of these states (a superseded review cancels its own running status, not
+        the result a newer attempt already gave); otherwise the current state is returned as is.
+        """
+        data = {"state": state, "name": name, "ref": ref, "description": description}
+        if target_url:
+            data["target_url"] = target_url
+        statuses = project.commits.get(sha, lazy=True).statuses
+
+        def find() -> str | None:
+            latest = self._latest_status(project, sha, name)
+            if latest is None:
+                return "" if only_over else None  # nothing of ours to change
+            if latest.get("status") == state and (latest.get("description") or "") == description:
+                return state
+            if only_over and latest.get("status") not in only_over:
+                return str(latest.get("status"))
+            return None
+
+        def send() -> str:
+            try:
+                return str(statuses.create(data).status)
+            except gitlab.GitlabCreateError as exc:
+                # 400 "Cannot transition status via :run from :running": it is in that state already
+                # (an earlier attempt whose reply was lost, with another description): keep it.
+                latest = self._latest_status(project, sha, name) if exc.response_code == 400 else None
+                if latest is not None and latest.get("status") == state:
+                    return state
+                raise
+
+        return write_once(f"set commit status {state}", send, find, check_first=True)
+
     # --- award emoji -------------------------------------------------------------------------------
     def _own_awards(self, awardable: Any, name: str) -> list[Any]:
         return [

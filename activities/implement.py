@@ -17,24 +17,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import gitlab
 from temporalio import activity
 
+from activities.agent_commit import commit_patch
 from activities.authority import check_served
 from activities.git_push import push_head
-from activities.gitlab_api import gitlab_client
+from activities.gitlab_api import credential_token, gitlab_client
 from activities.gitlab_writes import GitLabWrites
 from activities.heartbeat import heartbeating
 from activities.http_errors import PermanentError, activity_errors
+from activities.issue_target import issue_target
 from activities.jira_api import FAILED_LABEL, jira_client, mapping_for, read_issue, statuses
 from activities.jira_writes import add_label, comment, comment_tag, transition
 from contracts.agent_tasks import tokens_used
 from contracts.implement import (
+    CriterionResult,
     ImplementRunInput,
     ImplementRunResult,
     IssueInfo,
@@ -44,7 +46,8 @@ from contracts.implement import (
 )
 from contracts.settings import Settings
 from core import implement_commit as commits
-from core.mr_description import evidence_line, mr_title, render_description
+from core.acceptance import acceptance_criteria, map_evidence
+from core.mr_description import mr_title, render_description
 from core.push_rights import matching_rules
 from executors.base import AgentExecutor, safe_name
 from executors.git_repo import GitError, clone, git
@@ -61,9 +64,15 @@ class ImplementActivities:
         self.settings = settings
         self.executor = executor
 
-    def _token(self) -> str | None:
-        token = self.settings.gitlab_token
-        return token.get_secret_value() if token else None
+    def _credential(self, issue_key: str) -> str:
+        """The GitLab credential of the issue's project: its binding's credential_ref."""
+        return mapping_for(self.settings, issue_key)[1].credential_ref
+
+    def _token(self, issue_key: str) -> str:
+        return credential_token(self.settings, self._credential(issue_key))
+
+    def _author(self) -> tuple[str, str]:
+        return self.settings.agent_author_name, self.settings.agent_author_email
 
     # --- Jira ------------------------------------------------------------------------------------
     @activity.defn(name="implement_issue_info")
@@ -73,7 +82,9 @@ class ImplementActivities:
         issue = read_issue(jira_client(self.settings), issue_key)
         # Not lazy when GITLAB_PROJECTS is set: the allowlist may name the project by its path.
         lazy = mapping.repo.isdigit() and not self.settings.gitlab_projects
-        gitlab_project = gitlab_client(self.settings).projects.get(mapping.repo, lazy=lazy)
+        gitlab_project = gitlab_client(self.settings, mapping.credential_ref).projects.get(
+            mapping.repo, lazy=lazy
+        )
         check_served(self.settings, gitlab_project)
         return IssueInfo(
             key=issue["key"],
@@ -160,7 +171,7 @@ class ImplementActivities:
                     "to unprotected branches",
                     kind="ProtectedBranch",
                 )
-            result = await self._run_agent(data, project, target_sha, info.activity_id)
+            result, criteria = await self._run_agent(data, project, target_sha, info.activity_id)
             implementation = next((r for r in result.reports if isinstance(r, Implementation)), None)
             summary = implementation.summary if implementation else result.final_message[:4000]
             base = ImplementRunResult(
@@ -169,6 +180,9 @@ class ImplementActivities:
                 target_branch=project["target_branch"],
                 agent_summary=summary[:4000],
                 tokens_used=tokens_used(result.usage),
+                criteria=await asyncio.to_thread(
+                    _criteria_evidence, criteria, implementation, result.patch or "", result.tests, repo
+                ),
             )
             if result.patch_too_large:
                 # The same issue would produce the same oversized change again: not retried.
@@ -207,21 +221,15 @@ class ImplementActivities:
         self, data: ImplementRunInput, dest: Path
     ) -> tuple[Path, dict[str, Any], str, set[str], tuple[str, str, str] | None]:
         """Clone the target branch plus any existing agent/<key>* branches; find our own earlier push."""
-        _, mapping = mapping_for(self.settings, data.issue_key)
-        gl = gitlab_client(self.settings)
-        project = gl.projects.get(mapping.repo)
-        check_served(self.settings, project)
-        try:
-            target_sha = project.branches.get(mapping.target_branch).commit["id"]
-        except gitlab.GitlabGetError as exc:
-            if exc.response_code == 404:
-                raise PermanentError(
-                    f"target branch '{mapping.target_branch}' does not exist in {mapping.repo}"
-                ) from exc
-            raise
-        token = self._token()
+        mapping, project, target_sha = issue_target(self.settings, data.issue_key)
+        token = credential_token(self.settings, mapping.credential_ref)
         repo = clone(
-            project.http_url_to_repo, dest, token=token, sha=target_sha, branches=[mapping.target_branch]
+            project.http_url_to_repo,
+            dest,
+            token=token,
+            sha=target_sha,
+            branches=[mapping.target_branch],
+            author=self._author(),
         )
         prefix = f"agent/{data.issue_key.lower()}"
         git(repo, "fetch", "--quiet", "--no-tags", "origin",
@@ -242,6 +250,7 @@ class ImplementActivities:
             "path": project.path_with_namespace,
             "clone_url": project.http_url_to_repo,
             "target_branch": mapping.target_branch,
+            "credential": mapping.credential_ref,
             "test_command": mapping.test_command,
             "protected": [r.attributes for r in project.protectedbranches.list(get_all=True)],
         }
@@ -253,18 +262,25 @@ class ImplementActivities:
         issue = await asyncio.to_thread(read_issue, jira_client(self.settings), data.issue_key)
         task = ImplementTask(
             repo=RepoRef(
-                clone_url=project["clone_url"], head_sha=target_sha, branches=[project["target_branch"]]
+                clone_url=project["clone_url"],
+                head_sha=target_sha,
+                branches=[project["target_branch"]],
+                credential=project.get("credential", "default"),
             ),
             project_path=project["path"],
             issue_key=data.issue_key,
             summary=issue["summary"],
             description=issue["description"],
             test_command=project["test_command"],
+            plan=data.plan,
+            criteria=acceptance_criteria(issue["description"]),
+            **self.settings.run_options_for(project["path"], project["id"]),
         )
         try:
-            return await heartbeating(
+            result = await heartbeating(
                 run_agent(self.executor, task, run_id=f"{data.workflow_id}-{activity_id}")
             )
+            return result, task.criteria
         except ValueError as exc:
             raise PermanentError(f"agent run refused: {exc}"[:500], kind="ConfigurationError") from exc
 
@@ -279,23 +295,20 @@ class ImplementActivities:
         summary: str,
         tests: Any,
     ) -> str:
-        patch_file = run_dir / "change.patch"  # outside the clone, so it is not part of the commit
-        patch_file.write_text(patch)
-        git(repo, "apply", "--index", "--binary", "--whitespace=nowarn", str(patch_file))
-        message = commits.commit_message(
+        sha = commit_patch(
+            repo,
+            run_dir,
+            patch,
+            name="change.patch",  # outside the clone, so it is not part of the commit
             title=title,
-            agent_summary=summary,
-            tests_line=evidence_line(tests),
+            summary=summary,
+            tests=tests,
             issue_key=data.issue_key,
             workflow_id=data.workflow_id,
             run_id=data.run_id,
         )
-        with tempfile.NamedTemporaryFile("w", dir=run_dir, suffix=".msg", delete=False) as handle:
-            handle.write(message)
-        git(repo, "commit", "--quiet", "--no-verify", "-F", handle.name)
-        sha = git(repo, "rev-parse", "HEAD").strip()
         # Not forced: if the name was taken meanwhile the push fails and the retry picks the next one.
-        push_head(repo, branch, self._token())
+        push_head(repo, branch, self._token(data.issue_key))
         return sha
 
     # --- the MR -----------------------------------------------------------------------------------
@@ -304,7 +317,7 @@ class ImplementActivities:
     def open_mr(self, data: OpenMRInput) -> OpenMRResult:
         activity.heartbeat()  # a dead worker is noticed within the heartbeat timeout, not minutes later
         run = data.run
-        gl = gitlab_client(self.settings)
+        gl = gitlab_client(self.settings, self._credential(data.issue_key))
         project = gl.projects.get(run.project_id)
         check_served(self.settings, project)
         existing = project.mergerequests.list(source_branch=run.branch, state="opened", get_all=False)
@@ -319,6 +332,9 @@ class ImplementActivities:
             tests=run.tests,
             tests_note=run.tests_note,
             workflow_id=data.workflow_id,
+            criteria=None if run.recovered else run.criteria,
+            commit_sha=run.commit_sha,
+            plan_note=data.plan_note,
         )
         gl.auth()
         assert gl.user is not None
@@ -326,12 +342,47 @@ class ImplementActivities:
             project,
             source_branch=run.branch,
             target_branch=run.target_branch,
-            title=mr_title(data.issue_key, run.commit_title, draft=not self.settings.auto_merge_enabled),
+            # With the review loop on, the MR starts as a draft whatever AUTO_MERGE_ENABLED says: readiness
+            # comes only after its own review is clean and the tests pass (workflows/review_loop.py).
+            title=mr_title(
+                data.issue_key,
+                run.commit_title,
+                draft=not self.settings.auto_merge_enabled or self.settings.implement_review_rounds > 0,
+            ),
             description=description,
             marker=marker,
             remove_source_branch=True,
         )
         return OpenMRResult(iid=mr.iid, web_url=mr.web_url, created=created)
+
+
+def _criteria_evidence(
+    criteria: list[str], implementation: Implementation | None, patch: str, tests: Any, repo: Path
+) -> list[CriterionResult]:
+    """Each acceptance criterion with the evidence the service checked (core/acceptance.py)."""
+    if not criteria:
+        return []
+    answers = {
+        a.criterion: (a.status, list(a.tests), a.note)
+        for a in (implementation.criteria if implementation else [])
+    }
+    changed = {m.group(2) for m in _PATCH_FILE.finditer(patch)}
+    existing = set(git(repo, "ls-files").splitlines())
+    mapped = map_evidence(
+        criteria,
+        answers,
+        changed_files=changed,
+        existing_files=existing,
+        tests_ran=bool(tests and tests.ran),
+        tests_passed=bool(tests and tests.ran and tests.exit_code == 0),
+    )
+    return [
+        CriterionResult(criterion=m.criterion, covered=m.covered, tests=list(m.tests), reason=m.reason[:500])
+        for m in mapped
+    ]
+
+
+_PATCH_FILE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 
 
 def _remembered(details: Any) -> ImplementRunResult | None:

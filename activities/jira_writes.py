@@ -4,6 +4,8 @@ Like `gitlab_writes.py`: each write looks for its effect before it is sent (a re
 again after an ambiguous failure (a reply lost after Jira processed it), and adopts what it finds
 instead of sending twice (`write_door.write_once`). A comment takes its text and its tag (the
 marker) separately; `jira_api.jira_client` refuses a POST/PUT/DELETE sent from anywhere else.
+Comments are written as a small markdown subset and sent as ADF through REST v3 on Cloud, as wiki
+markup through REST v2 on Server/Data Center (`core/jira_markup.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 from jira import JIRA
 
 from activities.http_errors import PermanentError
+from activities.jira_api import api_base, is_cloud, read_comments
 from activities.write_door import write_once
+from core.jira_markup import markdown_to_adf, markdown_to_wiki
 from core.outbound_text import jira_text
 
 COMMENT_TAG = "gitlab-copilot-agent"
@@ -38,10 +42,8 @@ def comment(client: JIRA, key: str, text: str, tag: str) -> bool:
     me = _me(client)
 
     def find() -> bool | None:
-        for existing in client.comments(key):
-            author = getattr(existing, "author", None)
-            who = getattr(author, "accountId", None) or getattr(author, "name", None)
-            if tag in str(existing.body) and who == me:
+        for existing in read_comments(client, key):
+            if tag in existing.text and existing.author == me:
                 return True
         return None
 
@@ -49,7 +51,10 @@ def comment(client: JIRA, key: str, text: str, tag: str) -> bool:
         return False
 
     def send() -> bool:
-        client.add_comment(key, compose(text, tag))
+        composed = compose(text, tag)
+        body: Any = markdown_to_adf(composed) if is_cloud(client) else markdown_to_wiki(composed)
+        url = client._get_url(f"issue/{key}/comment", base=api_base(client))
+        client._session.post(url, json={"body": body})
         return True
 
     return write_once(f"comment on {key}", send, find)

@@ -1,6 +1,11 @@
 """The pollers' activities: find work in Jira and GitLab and start the same workflows, under the
 same IDs, that a webhook or an operator would start, so nothing is ever done twice.
 
+The GitLab poller finds both kinds of MR work a webhook would bring: a new head (ReviewMR) and a note
+for the agent, an @mention or a reply in one of its threads (MRDiscussion, filtered as the Note Hook
+is: core/poll_notes.py). A note touches its MR's `updated_at`, so the MRs listed since the watermark
+are the ones whose discussions can hold new notes.
+
 Starting workflows from an activity (not as child workflows) keeps each run independent of the
 poller run that found it: a poll finishes in seconds, an implementation may take many minutes.
 """
@@ -24,14 +29,16 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.gitlab_api import gitlab_client
+from activities.gitlab_api import client_user, gitlab_client, project_client
 from activities.http_errors import activity_errors
-from activities.jira_api import FAILED_LABEL, jira_client, statuses
+from activities.jira_api import FAILED_LABEL, is_cloud, jira_client, statuses
 from contracts import temporal as t
-from contracts.ids import implement_id, review_id
+from contracts.discussion import MRDiscussionInput
+from contracts.ids import discussion_id, implement_id, review_id
 from contracts.implement import ImplementIssueInput, PollGitLabResult, PollJiraResult
 from contracts.models import ReviewMRInput, Trigger
 from contracts.settings import Settings
+from core.poll_notes import Agent, notes_to_answer
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
@@ -46,12 +53,15 @@ def _jql_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def poll_queries(settings: Settings) -> list[str]:
-    """One JQL per trigger status, over the mapped projects that use it; failed issues excluded."""
+def poll_queries(settings: Settings, keys: set[str] | None = None) -> list[str]:
+    """One JQL per trigger status, over the mapped projects that use it (only `keys` when given:
+    those whose repository GITLAB_PROJECTS serves); failed issues excluded."""
     by_status: dict[str, list[str]] = {}
-    for key, mapping in sorted(settings.jira_project_map.items()):
+    for key, mapping in sorted(settings.project_map().items()):
         if not key or not set(key.upper()) <= _PROJECT_KEY:
             log.warning("JIRA_PROJECT_MAP key %r is not a Jira project key; not polled", key[:50])
+            continue
+        if keys is not None and key not in keys:
             continue
         by_status.setdefault(statuses(settings, mapping).trigger, []).append(key.upper())
     return [
@@ -70,7 +80,7 @@ def _search_keys(client: JIRA, jql: str, limit: int) -> list[str]:
     `nextPageToken`, or the classic offset search where that endpoint does not exist (Server/DC)."""
     keys: list[str] = []
     token: str | None = None
-    classic = False
+    classic = not is_cloud(client)  # Server/DC (known from JIRA_DEPLOYMENT or serverInfo) has no search/jql
     while len(keys) < limit:
         params: dict[str, Any] = {"jql": jql, "fields": "key", "maxResults": PAGE_SIZE}
         try:
@@ -100,11 +110,48 @@ class PollingActivities:
         self.settings = settings
 
     # --- Jira ------------------------------------------------------------------------------------
+    def _served_mappings(self) -> tuple[set[str] | None, list[str]]:
+        """The mapping keys whose GitLab project GITLAB_PROJECTS serves (None: no allowlist), and a
+        note per key left out (seed fix #117: the allowlist is a hard boundary for the Jira poller
+        too, so an issue of an unserved project is never moved to In Progress, cloned or pushed).
+        A mapping that names its project in the allowlist's own form (path or ID) is decided
+        without GitLab; the other form is looked up once per poll."""
+        if not self.settings.gitlab_projects:
+            return None, []
+        allowed = {p.lower() for p in self.settings.gitlab_projects}
+        served: set[str] = set()
+        notes: list[str] = []
+        for key, mapping in sorted(self.settings.project_map().items()):
+            repo = mapping.repo.strip()
+            if self.settings.serves_project_ref(repo):  # its own form, or resolved at worker start
+                served.add(key)
+                continue
+            if not any(entry.isdigit() != repo.isdigit() for entry in allowed):  # same form: decided
+                notes.append(f"{key[:50]}: project {repo[:100]!r} is not in GITLAB_PROJECTS; not polled")
+                continue
+            try:
+                gl = gitlab_client(self.settings, mapping.credential_ref)
+                project = gl.projects.get(repo)
+            except gitlab.GitlabGetError as exc:
+                if exc.response_code not in (403, 404):
+                    raise
+                notes.append(f"{key[:50]}: project {repo[:100]!r}: HTTP {exc.response_code}; not polled")
+                continue
+            if self.settings.serves_project(int(project.id), str(project.path_with_namespace)):
+                served.add(key)
+            else:
+                notes.append(f"{key[:50]}: project {repo[:100]!r} is not in GITLAB_PROJECTS; not polled")
+        for note in notes:
+            log.warning("Jira poller: %s", note)
+        return served, notes
+
     def _search(self) -> tuple[list[str], list[str]]:
+        served, errors = self._served_mappings()
+        if served is not None and not served:
+            return [], errors
         client = jira_client(self.settings)
         keys: list[str] = []
-        errors: list[str] = []
-        for jql in poll_queries(self.settings):
+        for jql in poll_queries(self.settings, served):
             try:
                 keys += _search_keys(client, jql, MAX_ISSUES_PER_POLL - len(keys))
             except JIRAError as exc:
@@ -147,16 +194,15 @@ class PollingActivities:
 
     # --- GitLab ----------------------------------------------------------------------------------
     def _open_mrs(self, since: datetime) -> tuple[list[dict[str, Any]], list[str]]:
-        gl = gitlab_client(self.settings)
-        agent = self.settings.gitlab_agent_username
-        if not agent:
-            gl.auth()
-            assert gl.user is not None
-            agent = gl.user.username
         found: list[dict[str, Any]] = []
         errors: list[str] = []
         for ref in self.settings.gitlab_projects:
             try:
+                gl = project_client(self.settings, ref)  # each project with its own credential
+                # the agent's own ID in this project: its notes and threads are recognised by it, as
+                # the webhook does
+                user = client_user(self.settings, gl)
+                agent = Agent(id=user.id, username=user.username)
                 project = gl.projects.get(ref)
             except gitlab.GitlabGetError as exc:
                 if exc.response_code not in (403, 404):
@@ -173,7 +219,7 @@ class PollingActivities:
             for count, mr in enumerate(listing):
                 if count >= MAX_MRS_PER_PROJECT:
                     break  # the watermark then stops at the last one seen; the next poll continues
-                author = (mr.author or {}).get("username", "")
+                discussions = [d.attributes for d in mr.discussions.list(iterator=True)]
                 found.append(
                     {
                         "project_id": project.id,
@@ -181,7 +227,8 @@ class PollingActivities:
                         "sha": mr.sha,
                         "updated_at": mr.updated_at,
                         "draft": bool(getattr(mr, "draft", False) or getattr(mr, "work_in_progress", False)),
-                        "own": author == agent,
+                        "own": agent.wrote(mr.author),
+                        "notes": notes_to_answer(discussions, agent, since),
                     }
                 )
         return found, errors
@@ -198,11 +245,15 @@ class PollingActivities:
         for mr in mrs:
             updated = _parse_ts(mr["updated_at"])
             newest = updated if newest is None or updated > newest else newest
+            for note in mr["notes"]:
+                await self._answer(client, mr, note, result)
             # The same filters as the webhook intake: drafts (unless REVIEW_DRAFTS), the agent's own MRs.
             if (mr["draft"] and not self.settings.review_drafts) or mr["own"] or not mr["sha"]:
                 result.skipped += 1
                 continue
-            workflow_id = review_id(mr["project_id"], mr["iid"], mr["sha"])
+            workflow_id = review_id(
+                mr["project_id"], mr["iid"], mr["sha"], once=not self.settings.gitlab_review_on_push
+            )
             try:
                 await client.start_workflow(
                     "ReviewMR",
@@ -225,3 +276,28 @@ class PollingActivities:
                 result.duplicates += 1  # the webhook (or an earlier poll) got there first
         result.watermark = newest.isoformat() if newest else None
         return result
+
+    async def _answer(self, client: Client, mr: dict[str, Any], note: Any, result: PollGitLabResult) -> None:
+        """Start MRDiscussion for a note exactly as the Note Hook intake does (ID, policies, attributes)."""
+        workflow_id = discussion_id(mr["project_id"], note.note_id)
+        try:
+            await client.start_workflow(
+                "MRDiscussion",
+                MRDiscussionInput(
+                    project_id=mr["project_id"],
+                    mr_iid=mr["iid"],
+                    note_id=note.note_id,
+                    discussion_id=note.discussion_id,
+                    trigger=Trigger.POLLER,
+                ),
+                id=workflow_id,
+                task_queue=self.settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=t.review_search_attributes(
+                    mr["project_id"], mr["iid"], None, Trigger.POLLER.value
+                ),
+            )
+            result.answers_started.append(workflow_id)
+        except WorkflowAlreadyStartedError:
+            result.answer_duplicates += 1  # the webhook (or an earlier poll) got there first

@@ -46,7 +46,7 @@ async def handle_merge_request(request: Request, payload: dict[str, Any]) -> JSO
     if attrs.is_draft and not settings.review_drafts:
         return ignored("draft merge request (set REVIEW_DRAFTS=true to review drafts)")
 
-    agent = await request.app.state.identity.get()
+    agent = await request.app.state.identity.get(hook.project.path_with_namespace)
     if agent is not None and agent.id is not None and attrs.author_id == agent.id:
         return ignored("merge request authored by the agent")
 
@@ -57,7 +57,7 @@ async def handle_merge_request(request: Request, payload: dict[str, Any]) -> JSO
             400,
         )
 
-    workflow_id = review_id(hook.project.id, attrs.iid, head_sha)
+    workflow_id = review_id(hook.project.id, attrs.iid, head_sha, once=not settings.gitlab_review_on_push)
     trigger = Trigger.WEBHOOK
     return await start_workflow(
         request.app.state.temporal,

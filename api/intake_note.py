@@ -62,7 +62,7 @@ async def handle_note(request: Request, payload: dict[str, Any]) -> JSONResponse
     if PREFIX_MARKER in attrs.note:
         return ignored("note carries the agent's marker (written by the agent)")
 
-    agent = await request.app.state.identity.get()
+    agent = await request.app.state.identity.get(hook.project.path_with_namespace)
     author_id = attrs.author_id if attrs.author_id is not None else hook.user.id
     if agent is not None:
         by_id = agent.id is not None and author_id == agent.id

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from telemetry import audit
 
 
 class _TooLarge(Exception):
@@ -28,6 +31,7 @@ class BodySizeLimit:
             except ValueError:
                 too_big = False  # h11 already rejects a non-numeric Content-Length
             if too_big:
+                _log_rejected(scope, "Content-Length", declared)
                 await _reject(send)
                 return
 
@@ -52,8 +56,21 @@ class BodySizeLimit:
         try:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
+            _log_rejected(scope, "streamed body", received)
             if not started:
                 await _reject(send)
+
+
+def _log_rejected(scope: Scope, measured_by: str, size: object) -> None:
+    client = scope.get("client")
+    audit.event(
+        "body_size_rejected",
+        logging.WARNING,
+        path=scope.get("path"),
+        peer=client[0] if client else None,
+        measured_by=measured_by,
+        size=size.decode("latin-1")[:20] if isinstance(size, bytes) else size,
+    )
 
 
 async def _reject(send: Send) -> None:

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Any
 
+import temporalio.client
 from opentelemetry import metrics, trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from contracts import VERSION
+from telemetry import tracing
 
 _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("gitlab-copilot-agent.api", VERSION)
@@ -71,6 +76,7 @@ class RequestTelemetry:
 
         headers = _trace_headers(scope)
         parent = _propagator.extract(headers, getter=_Headers) if headers else None
+        _carried.set(bool(headers))  # this request's own context: each request is its own task
         begin = time.perf_counter()
         with _tracer.start_as_current_span(
             f"{method} {target}",
@@ -88,3 +94,39 @@ class RequestTelemetry:
                     (time.perf_counter() - begin) * 1000,
                     {"http.method": method, "http.target": target, "http.status_code": status},
                 )
+
+
+# Whether the request being served came with a W3C traceparent (a trace recorded upstream).
+_carried: ContextVar[bool] = ContextVar("traceparent_carried", default=False)
+
+
+def trace_travels() -> bool:
+    """Whether a workflow started now should carry the request's trace: when this process records
+    spans, or when the request belongs to a trace recorded upstream."""
+    return tracing.exporting() or _carried.get()
+
+
+class TracedStartsWhenRecorded(TracingInterceptor):
+    """The API client's TracingInterceptor, for starts whose trace someone records. With no
+    exporter and no upstream trace, its client span would be recorded by nobody, and the header it
+    adds names a span that does not exist; it was about a sixth of the API's CPU per delivery
+    (bench/profile_intake.py), so such starts go out without it and the worker's spans begin a trace
+    of their own. Every other client call keeps the interceptor."""
+
+    def intercept_client(
+        self, next: temporalio.client.OutboundInterceptor
+    ) -> temporalio.client.OutboundInterceptor:
+        return _TracedWhenRecorded(next, super().intercept_client(next))
+
+
+class _TracedWhenRecorded(temporalio.client.OutboundInterceptor):
+    def __init__(
+        self, plain: temporalio.client.OutboundInterceptor, traced: temporalio.client.OutboundInterceptor
+    ) -> None:
+        super().__init__(traced)
+        self._plain = plain
+
+    async def start_workflow(self, input: temporalio.client.StartWorkflowInput) -> Any:  # noqa: A002
+        if trace_travels():
+            return await self.next.start_workflow(input)
+        return await self._plain.start_workflow(input)

@@ -20,11 +20,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
+from api import ingress
 from api.intake_mr import handle_merge_request
 from api.intake_note import handle_note
 from api.starter import ignored
-from telemetry import metrics
+from telemetry import audit, metrics
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -40,11 +42,29 @@ HANDLERS: dict[str, Handler] = {
 def _authorised(request: Request) -> JSONResponse | None:
     secret = request.app.state.settings.gitlab_webhook_secret
     if secret is None or not secret.get_secret_value():
+        _auth_failed(request, "webhook secret not configured")
         return JSONResponse({"status": "rejected", "reason": "webhook secret not configured"}, 403)
-    given = request.headers.get("x-gitlab-token", "")
-    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+    given = request.headers.get("x-gitlab-token")
+    if given is None or not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        _auth_failed(request, "missing X-Gitlab-Token" if given is None else "invalid X-Gitlab-Token")
         return JSONResponse({"status": "rejected", "reason": "missing or invalid X-Gitlab-Token"}, 401)
+    # A successful check is an audit event too, at DEBUG: at INFO it would be a log line per delivery
+    # on the hot path (bench/bench_webhook_intake.py); failures are always logged.
+    audit.event("audit.auth_attempt", logging.DEBUG, source="webhook", outcome="ok")
     return None
+
+
+def _auth_failed(request: Request, reason: str) -> None:
+    client, _ = ingress.scope_client(request.scope, request.app.state.trusted_proxies)
+    audit.event(
+        "audit.auth_failure",
+        logging.WARNING,
+        source="webhook",
+        reason=reason,
+        client=client,
+        peer=request.client.host if request.client else None,
+        event=request.headers.get("x-gitlab-event"),
+    )
 
 
 @router.post("/webhook")
@@ -76,7 +96,10 @@ async def _intake(request: Request) -> JSONResponse:
     denied = _authorised(request)
     if denied is not None:
         return denied
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the sender gave up mid-body (its timeout): nothing to start, nobody reads this
+        return _rejected("client disconnected before the body was complete")
     try:
         payload = json.loads(raw)
     except RecursionError:

@@ -6,7 +6,8 @@ the same dev server; rounds alternate between them so a noisy neighbour hurts bo
   (a)  latency of POST /webhook at an open-loop offered load (default 20/s for 20 s = 400 deliveries),
        API and baseline, and the API's p99 ratio (target <= 1.2x)
   (b)  throughput with 50 concurrent senders, API and baseline, and the ratio (target >= 90 %)
-  (c)  burst dedup: 1,000 deliveries for 100 distinct SHAs sent concurrently → exactly 100 workflows
+  (c)  burst dedup: 1,000 deliveries for 100 distinct SHAs sent concurrently → exactly 100 workflows,
+       API and baseline, with their answers by HTTP status
 plus the raw `client.start_workflow` rate as the ceiling. No worker polls the task queue: this
 measures intake, not reviews.
 
@@ -122,7 +123,11 @@ async def open_loop(url: str, rate: float, seconds: float) -> list[float]:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(n)))
         await asyncio.gather(*tasks)
-    assert set(statuses) == {202}, f"unexpected statuses {set(statuses)}"
+    if set(statuses) != {202}:
+        # A loaded machine may time starts out (503): shown, and counted in the latencies, rather
+        # than stopping the bench; on a quiet machine every answer is 202.
+        counts = {code: statuses.count(code) for code in sorted(set(statuses))}
+        print(f"    note: {url} open loop answers {counts}")
     return latencies
 
 
@@ -150,10 +155,10 @@ async def saturation(url: str, count: int, concurrency: int) -> tuple[float, dic
 
 
 async def burst_dedup(
-    url: str, settings: Settings, deliveries: int, distinct: int
+    url: str, settings: Settings, deliveries: int, distinct: int, project: int
 ) -> tuple[int, dict[int, int]]:
     shas = [sha() for _ in range(distinct)]
-    payloads = [hook(4, 1, shas[n % distinct]) for n in range(deliveries)]
+    payloads = [hook(project, 1, shas[n % distinct]) for n in range(deliveries)]
     async with session(200) as http:
 
         async def deliver(payload: dict) -> int:
@@ -168,7 +173,8 @@ async def burst_dedup(
         codes[status] = codes.get(status, 0) + 1
     client = await temporal.connect(settings)
     await asyncio.sleep(2)  # visibility is eventually consistent
-    count = await client.count_workflows("GitLabProject = '4'")
+    # The baseline sets no search attributes: its runs are counted by their IDs.
+    count = await client.count_workflows(f"WorkflowId STARTS_WITH 'review:{project}:'")
     return count.count, codes
 
 
@@ -253,11 +259,12 @@ async def main() -> None:
             )
             raw = await raw_start_rate(settings, args.raw, 50)
             print(f"    ceiling, raw client.start_workflow: {raw:6.1f} starts/s (50 concurrent callers)")
-            workflows, codes = await burst_dedup(urls["api"], settings, 1000, 100)
-            print(
-                f"(c) burst: 1000 deliveries for 100 SHAs → {workflows} workflows; answers {codes} "
-                f"({'OK' if workflows == 100 else 'MISMATCH'})"
-            )
+            for name, project in (("baseline", 6), ("api", 4)):
+                workflows, codes = await burst_dedup(urls[name], settings, 1000, 100, project)
+                print(
+                    f"(c) {name:8} burst: 1000 deliveries for 100 SHAs → {workflows} workflows; answers "
+                    f"{dict(sorted(codes.items()))} ({'OK' if workflows == 100 else 'MISMATCH'})"
+                )
         finally:
             for process in processes.values():
                 process.terminate()

@@ -12,8 +12,9 @@ import re
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*-\d+$")
 
 
-def review_id(project_id: int, mr_iid: int, head_sha: str) -> str:
-    return f"review:{project_id}:{mr_iid}:{head_sha}"
+def review_id(project_id: int, mr_iid: int, head_sha: str, *, once: bool = False) -> str:
+    """Per head SHA (every push is reviewed); `once` (GITLAB_REVIEW_ON_PUSH=false): per MR."""
+    return f"review:{project_id}:{mr_iid}:{'once' if once else head_sha}"
 
 
 def discussion_id(project_id: int, note_id: int) -> str:

@@ -16,9 +16,14 @@ MAX_BODY_CHARS = 4000
 MAX_REPLY_CHARS = 10000
 MAX_SUGGESTION_LINES = 100
 
-Kind = Literal["review", "discussion", "implement"]
+Kind = Literal["review", "discussion", "implement", "plan"]
 # The MCP server name is the prefix the model sees: reviewer-report_finding, discussion-reply, ...
-SERVER_NAMES: dict[str, str] = {"review": "reviewer", "discussion": "discussion", "implement": "implementer"}
+SERVER_NAMES: dict[str, str] = {
+    "review": "reviewer",
+    "discussion": "discussion",
+    "implement": "implementer",
+    "plan": "planner",
+}
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_CHARS)]
@@ -46,6 +51,9 @@ class Finding(_Args):
         None,
         description="Full replacement text for lines line..end_line on the new side (no ``` fences)",
     )
+    category: Literal[
+        "security", "correctness", "reliability", "performance", "maintainability", "tests", "docs", "other"
+    ] = Field("other", description="What kind of problem it is")
 
     @model_validator(mode="after")
     def _consistent(self) -> Finding:
@@ -84,6 +92,19 @@ class ChangeReport(_Args):
     )
 
 
+class CriterionAnswer(_Args):
+    """How the change meets one acceptance criterion (numbered as the prompt lists them)."""
+
+    criterion: int = Field(ge=1, le=50, description="Number of the criterion in the prompt's list")
+    status: Literal["addressed", "not_covered"]
+    tests: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]] = (
+        Field(default_factory=list, max_length=10, description="Test files (paths) that check this criterion")
+    )
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = Field(
+        "", description="Why it is not covered, or how it is addressed"
+    )
+
+
 class Implementation(_Args):
     summary: Body
     commit_summary: Annotated[
@@ -92,6 +113,41 @@ class Implementation(_Args):
     test_command: Annotated[str, StringConstraints(max_length=500)] | None = Field(
         None, description="Command that runs the relevant tests, if any"
     )
+    criteria: list[CriterionAnswer] = Field(
+        default_factory=list, max_length=50, description="One answer per acceptance criterion listed"
+    )
 
 
-Report = Finding | Resolution | FinishReview | DiscussionReply | ChangeReport | Implementation
+Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class FindingAnswer(_Args):
+    """The implementer's answer to one review finding on its own MR: a fix, or a reasoned dismissal."""
+
+    thread_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    action: Literal["fixed", "dismissed"]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)] = Field(
+        description="What you changed, or why the finding does not apply (a real reason, not 'acknowledged')"
+    )
+
+
+class Plan(_Args):
+    """The plan proposed before any code is written (a plan-only run: read-only tools)."""
+
+    approach: Body = Field(description="How you will implement the issue, in a few Markdown sentences")
+    files: list[Item] = Field(default_factory=list, max_length=50, description="Files to change or add")
+    tests: list[Item] = Field(default_factory=list, max_length=30, description="Tests you will add")
+    risks: list[Item] = Field(default_factory=list, max_length=20)
+    open_questions: list[Item] = Field(default_factory=list, max_length=20)
+
+
+Report = (
+    Finding
+    | Resolution
+    | FinishReview
+    | DiscussionReply
+    | ChangeReport
+    | Implementation
+    | Plan
+    | FindingAnswer
+)

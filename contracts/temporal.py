@@ -26,7 +26,18 @@ JIRA_ISSUE_KEY = SearchAttributeKey.for_keyword("JiraIssueKey")
 TRIGGER_SOURCE = SearchAttributeKey.for_keyword("TriggerSource")
 # Set on an MRDiscussion once it is admitted to run the agent: what the answer-rate limits count.
 GITLAB_USER = SearchAttributeKey.for_keyword("GitLabUser")
-SEARCH_ATTRIBUTES = (GITLAB_PROJECT, MERGE_REQUEST_IID, HEAD_SHA, JIRA_ISSUE_KEY, TRIGGER_SOURCE, GITLAB_USER)
+# Set by ImplementIssue's plan gate: waiting, approved, changes-requested, expired, rejected,
+# not-required. `PlanApproval = 'waiting'` lists every issue waiting for a person's decision.
+PLAN_APPROVAL = SearchAttributeKey.for_keyword("PlanApproval")
+SEARCH_ATTRIBUTES = (
+    GITLAB_PROJECT,
+    MERGE_REQUEST_IID,
+    HEAD_SHA,
+    JIRA_ISSUE_KEY,
+    TRIGGER_SOURCE,
+    GITLAB_USER,
+    PLAN_APPROVAL,
+)
 
 # The API answers GitLab's webhooks, which time out after 10 s (and hooks that keep failing get
 # disabled): when Temporal is unreachable it must say 503 at once. The SDK's defaults retry a
@@ -61,13 +72,15 @@ async def connect(
     interceptors: Sequence[Interceptor] = (),
     runtime: Runtime | None = None,
     fail_fast: bool = False,
+    tracing: Interceptor | None = None,
 ) -> Client:
     """Connect a client. `lazy=True` lets the API start while Temporal is still down (/ready says so);
     `fail_fast=True` (the API) gives up on an unreachable server within about a second.
 
     The OpenTelemetry TracingInterceptor is always on: it carries the caller's trace into workflows
     and activities (a worker built on this client inherits it). `runtime` is a measured SDK Runtime
-    (telemetry.temporal_sdk); None uses the SDK's default, unmeasured one."""
+    (telemetry.temporal_sdk); None uses the SDK's default, unmeasured one. `tracing` replaces the
+    TracingInterceptor with a subclass of it (the API's: api/request_telemetry.py)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -75,7 +88,7 @@ async def connect(
         api_key=api_key,
         tls=_tls(settings),
         data_converter=with_codec(pydantic_data_converter, codec_from_settings(settings)),
-        interceptors=[TracingInterceptor(), *interceptors],
+        interceptors=[tracing or TracingInterceptor(), *interceptors],
         lazy=lazy,
         runtime=runtime,
         retry_config=FAIL_FAST_RETRY if fail_fast else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.prompts import MAX_DESCRIPTION, MAX_DIFF_CHARS, fence_for, render
+from core.prompts import MAX_DESCRIPTION, MAX_DIFF_CHARS, Persona, fence_for, render
 from core.sanitize import strip_unsafe, truncate, untrusted_block
 
 MAX_REQUEST_CHARS = 8000
@@ -85,6 +85,7 @@ def discussion_prompt(
     no_push_reason: str = "",
     own_finding_thread_id: str | None = None,
     instructions: str = "",
+    persona: Persona | None = None,
 ) -> str:
     who = strip_unsafe(author)[:100] or "the person who asked"
     tools_line = (
@@ -94,6 +95,7 @@ def discussion_prompt(
     )
     return render(
         "discussion",
+        persona=(persona or Persona("discussion")).render(),
         project_path=strip_unsafe(project_path),
         mr_iid=str(mr_iid),
         head_sha=head_sha,

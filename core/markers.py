@@ -37,6 +37,7 @@ FAILURE = "failure"
 RESOLUTION = "resolution"
 REPLY = "reply"
 LIMIT = "limit"  # a spend or role limit told to the MR once per key
+IMPLEMENT_ANSWER = "implement-answer"  # the implementer's answer to a finding on its own MR
 LEGACY_KINDS = frozenset({FINDING, FAILURE, RESOLUTION, REPLY, "implement"})
 
 REJECTED: Counter[str] = Counter()  # reason -> markers refused by `parse` in this process
@@ -129,6 +130,15 @@ def parse(body: str, kind: str) -> dict[str, str] | None:
     return values if found == kind else None
 
 
+def parse_signed(body: str, kind: str) -> dict[str, str] | None:
+    """Like `parse`, without the legacy allowance: for markers that decide something (a finding
+    verified as fixed), not only make a write idempotent."""
+    match = _TRAILING.search(body or "")
+    if match is None or f" {SIG}=" not in match.group(2):
+        return None
+    return parse(body, kind)
+
+
 def has(body: str, kind: str, **expected: str) -> bool:
     values = parse(body, kind)
     return values is not None and all(values.get(k) == v for k, v in expected.items())
@@ -136,3 +146,21 @@ def has(body: str, kind: str, **expected: str) -> bool:
 
 def with_marker(text: str, kind: str, values: Mapping[str, str]) -> str:
     return f"{text.rstrip()}\n\n{marker(kind, **values)}"
+
+
+def seal(purpose: str, data: bytes) -> str:
+    """A MAC (hex, 128 bits) over `data` for `purpose` with the signing key: authenticates data the
+    service stores in GitLab beside a marker (the finding ledger in the summary note)."""
+    if _signing_key is None:
+        raise RuntimeError("marker keys are not configured (markers.use_keys)")
+    return hmac.new(_signing_key, purpose.encode() + b"\n" + data, hashlib.sha256).hexdigest()[:32]
+
+
+def unsealed(purpose: str, data: bytes, mac: str) -> bool:
+    """Whether `mac` is `seal(purpose, data)` under any configured key."""
+    return any(
+        hmac.compare_digest(
+            hmac.new(key, purpose.encode() + b"\n" + data, hashlib.sha256).hexdigest()[:32], mac
+        )
+        for key in _verify_keys
+    )

@@ -4,6 +4,8 @@ the service measured itself ("tests not run" without a command, "failing" when t
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.agent_tasks import TestEvidence
 from core import markers
 from core.outbound_text import model_text
@@ -102,8 +104,11 @@ def render_description(
     tests: TestEvidence | None,
     tests_note: str,
     workflow_id: str,
+    criteria: list[Any] | None = None,
+    commit_sha: str = "",
+    plan_note: str = "",
 ) -> tuple[str, str]:
-    """(text, marker) of the MR description."""
+    """(text, marker) of the MR description. `criteria`: `contracts.implement.CriterionResult`s."""
     summary = model_text(agent_summary, MAX_AGENT_SUMMARY) or "(the agent gave no summary)"
     body = "\n".join(
         [
@@ -115,9 +120,37 @@ def render_description(
             "## Tests",
             _evidence_section(tests, tests_note),
             "",
+            "## Acceptance criteria",
+            criteria_section(criteria, commit_sha),
+            "",
+            *([plan_note, ""] if plan_note else []),
             "---",
             f"Opened by gitlab-copilot-agent (workflow `{workflow_id}`). Review it like any other change; "
             "it stays a draft until a human marks it ready.",
         ]
     )
     return body, markers.marker(IMPLEMENT, issue=issue_key, workflow=workflow_id)
+
+
+def criteria_section(criteria: list[Any] | None, commit_sha: str = "") -> str:
+    """Each criterion mapped to its evidence, or "not covered" with the reason; never a bare claim."""
+    if criteria is None:
+        return "Not checked (the result was recovered from the pushed commit)."
+    if not criteria:
+        return (
+            'None found in the issue (looked for an "Acceptance criteria" list, Given/When/Then '
+            "scenarios and checklists)."
+        )
+    commit = f" in `{commit_sha[:12]}`" if commit_sha else ""
+    rows = ["| # | Criterion | Evidence |", "|---|---|---|"]
+    for number, item in enumerate(criteria, 1):
+        text = strip_unsafe(item.criterion).replace("|", "\\|").replace("\n", " ")[:300]
+        tests = ", ".join(f"`{strip_unsafe(t)[:200]}`" for t in item.tests)
+        if item.covered:
+            evidence = f"✅ covered by {tests} (passing in the service's run){commit}"
+        else:
+            reason = strip_unsafe(item.reason).replace("|", "\\|").replace("\n", " ")[:300]
+            evidence = f"❌ not covered: {reason}" + (f" (named: {tests})" if tests else "")
+        rows.append(f"| {number} | {text} | {evidence} |")
+    covered = sum(1 for item in criteria if item.covered)
+    return f"{covered} of {len(criteria)} covered by a passing test.\n\n" + "\n".join(rows)

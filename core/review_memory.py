@@ -28,6 +28,35 @@ def is_dismissal(text: str) -> bool:
     return bool(DISMISSAL.search(text or ""))
 
 
+# A human saying the finding is fixed: asks the agent to verify, it does not close anything itself.
+FIX_CLAIM = re.compile(r"^\W*(fixed|done|addressed|resolved)\b|\bfixed\s+(in|by|with)\b", re.IGNORECASE)
+
+
+def is_fix_claim(text: str) -> bool:
+    return not is_dismissal(text) and bool(FIX_CLAIM.search(text or ""))
+
+
+def rebuttal_reason(text: str) -> str:
+    """The reason given with a dismissal ("" for a bare "won't fix"): what a project note keeps."""
+    rest = DISMISSAL.sub(" ", text or "")
+    words = re.findall(r"[A-Za-z0-9_]+", rest)
+    return " ".join((text or "").split()) if len(words) >= 3 else ""
+
+
+@dataclass
+class ThreadNote:
+    """A note after the first one in one of the agent's threads, oldest first."""
+
+    author_id: int | None
+    username: str
+    at: str
+    text: str
+    agent: bool
+    may_dismiss: bool = False  # the MR author or a member at or above DISMISS_MIN_ACCESS
+    member: bool = False  # a project member at or above DISMISS_MIN_ACCESS (may teach the project)
+    claims_fix: bool = False  # the implementer's signed "fixed in <commit>" answer (ImplementIssue)
+
+
 @dataclass
 class OwnThread:
     discussion_id: str
@@ -45,6 +74,37 @@ class OwnThread:
     human_replies: list[str] = field(default_factory=list)
     resolution_replied_for: set[str] = field(default_factory=set)  # head SHAs already answered
     dismissed_in_reply: bool = False  # someone allowed to dismiss said "won't fix", "by design", ...
+    # For the finding ledger (core/ledger.py): what the thread says beyond open or not.
+    severity: str = "minor"
+    category: str = "other"
+    created_at: str = ""
+    resolved_by: str = ""  # username
+    resolved_at: str = ""
+    notes: list[ThreadNote] = field(default_factory=list)
+
+    @property
+    def rebuttal(self) -> ThreadNote | None:
+        """The first dismissal by someone allowed to dismiss."""
+        return next((n for n in self.notes if not n.agent and n.may_dismiss and is_dismissal(n.text)), None)
+
+    @property
+    def unanswered_human(self) -> ThreadNote | None:
+        """A human's note after the agent's last one that is not a "fixed" claim (which the agent's
+        verification answers): while there is one, the agent does not resolve the thread."""
+        last = self.notes[-1] if self.notes else None
+        return last if last is not None and not last.agent and not is_fix_claim(last.text) else None
+
+    @property
+    def fix_claimed(self) -> bool:
+        """A human said "fixed" after the agent's last note, or the agent's last note is the
+        implementer's signed answer that a commit fixed it (its own draft MR's fix round). Either
+        way it is a claim for the next review to verify, never a resolution by itself."""
+        for note in reversed(self.notes):
+            if note.agent:
+                return note.claims_fix
+            if is_fix_claim(note.text):
+                return True
+        return False
 
     @property
     def dismissed(self) -> bool:
@@ -65,6 +125,7 @@ class ReviewMemory:
     last_reviewed_sha: str | None = None
     failure_workflows: set[str] = field(default_factory=set)
     rejected_markers: int = 0  # markers in agent notes that were copied, invented or altered
+    summary_body: str = ""  # the newest summary note's text (it carries the signed finding ledger)
 
     @property
     def fingerprints(self) -> dict[str, OwnThread]:
@@ -95,6 +156,15 @@ def _title_and_body(body: str) -> tuple[str, str]:
     return title[:300], rest[:2000]
 
 
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _severity(body: str) -> str:
+    match = re.match(r"^\*\*\[(critical|major|minor|info)\]\*\*", body)
+    return match.group(1) if match else "minor"
+
+
 def dismissal_authors(discussions: list[dict[str, Any]], agent_id: int | None) -> set[int]:
     """Authors of replies that read as a dismissal in the agent's threads: whose rights to check."""
     found = set()
@@ -114,10 +184,13 @@ def read_memory(
     agent_id: int | None,
     head_sha: str,
     dismissers: Collection[int] | None = None,
+    members: Collection[int] = (),
 ) -> ReviewMemory:
     """What the MR's discussions say. `dismissers`: the users whose "won't fix" silences a finding
     (the MR author and members at or above DISMISS_MIN_ACCESS, looked up by the caller); anyone
-    else's is still shown to the model as a reply, but the finding stays open. None: any human."""
+    else's is still shown to the model as a reply, but the finding stays open. None: any human.
+    `members`: those of them who are project members at or above DISMISS_MIN_ACCESS, whose reasons
+    may become project notes (an MR author from a fork may dismiss on their MR, never teach)."""
     memory = ReviewMemory()
     if agent_id is None:
         return memory
@@ -141,6 +214,7 @@ def read_memory(
                 memory.summary_note_id = first.get("id")
                 memory.summary_discussion_id = discussion.get("id")
                 memory.last_reviewed_sha = values.get("last_reviewed_sha") if values else None
+                memory.summary_body = body
             continue
         if values is None:
             continue
@@ -159,22 +233,44 @@ def read_memory(
             fingerprint=finding.get("fp", ""),
             reviewed_sha=finding.get("sha", ""),
             file=position.get("new_path") or position.get("old_path") or finding.get("file"),
-            line=position.get("new_line") or position.get("old_line"),
+            line=position.get("new_line") or position.get("old_line") or _number(finding.get("line")),
             title=title,
             body=text,
             resolved=bool(first.get("resolved")),
             resolved_by_agent=isinstance(resolved_by, dict) and resolved_by.get("id") == agent_id,
             outdated=bool(position) and position.get("head_sha") not in (None, head_sha),
             inline=bool(position),
+            severity=finding.get("sev") or _severity(body),
+            category=finding.get("cat", "other"),
+            created_at=str(first.get("created_at") or ""),
+            resolved_by=str(resolved_by.get("username", "")) if isinstance(resolved_by, dict) else "",
+            resolved_at=str(first.get("resolved_at") or ""),
         )
         for note in notes[1:]:
+            author = note.get("author") or {}
+            claims_fix = False
             if _author_id(note) == agent_id:
                 if (reply := markers.parse(note.get("body") or "", markers.RESOLUTION)) is not None:
                     thread.resolution_replied_for.add(reply.get("sha", ""))
+                answer = markers.parse(note.get("body") or "", markers.IMPLEMENT_ANSWER)
+                claims_fix = answer is not None and answer.get("action") == "fixed"
+                text, allowed = "", False
             else:
                 text = (note.get("body") or "")[:800]
                 thread.human_replies.append(text)
                 allowed = dismissers is None or _author_id(note) in dismissers
                 thread.dismissed_in_reply = thread.dismissed_in_reply or (allowed and is_dismissal(text))
+            thread.notes.append(
+                ThreadNote(
+                    author_id=_author_id(note),
+                    username=str(author.get("username", "")) if isinstance(author, dict) else "",
+                    at=str(note.get("created_at") or ""),
+                    text=text,
+                    agent=_author_id(note) == agent_id,
+                    may_dismiss=allowed,
+                    member=_author_id(note) in members,
+                    claims_fix=claims_fix,
+                )
+            )
         memory.own_threads.append(thread)
     return memory

@@ -12,7 +12,9 @@ from core import markers
 from core.diff_positions import DiffIndex, DiffParseError, resolve
 from core.fingerprint import fingerprint, normalise_text, similar
 from core.outbound_text import code_span, model_text, one_line
+from core.review_coverage import render_coverage
 from core.review_memory import OwnThread, ReviewMemory
+from core.review_receipt import render_receipt
 from core.suggestions import suggestion_markdown
 
 NEAR_LINES = 3
@@ -26,6 +28,7 @@ class PlannedFinding:
     position: dict[str, Any] | None
     fallback_reason: str = ""
     suggestion: str | None = None
+    range_note: str = ""  # why a multi-line finding is anchored on its first line only
 
     def as_fallback(self, reason: str) -> PlannedFinding:
         return dataclasses.replace(self, position=None, fallback_reason=reason, suggestion=None)
@@ -39,6 +42,7 @@ class FindingPlan:
     # Findings of this very review (same head SHA) an earlier attempt posted: they count as
     # delivered by this review, so a retried attempt's receipt matches what is on the MR.
     earlier: list[OwnThread] = dataclasses.field(default_factory=list)
+    earlier_critical: int = 0  # of those, how many are critical
 
 
 def _code_at(index: DiffIndex | None, finding: Finding) -> str:
@@ -83,6 +87,7 @@ def plan_findings(
             if existing[fp].reviewed_sha == head_sha:
                 plan.already_posted += 1  # a retried attempt of this very review posted it
                 plan.earlier.append(existing[fp])
+                plan.earlier_critical += finding.severity == "critical"
             else:
                 plan.duplicates += 1
             continue
@@ -103,7 +108,15 @@ def plan_findings(
         if finding.suggestion is not None:
             end = finding.end_line or finding.line
             suggestion = suggestion_markdown(location.position, finding.line, end, finding.suggestion)
-        plan.to_post.append(PlannedFinding(finding, fp, location.position.to_gitlab(), suggestion=suggestion))
+        plan.to_post.append(
+            PlannedFinding(
+                finding,
+                fp,
+                location.position.to_gitlab(),
+                suggestion=suggestion,
+                range_note=location.range_note,
+            )
+        )
     return plan
 
 
@@ -111,21 +124,38 @@ def render_finding(item: PlannedFinding, head_sha: str) -> tuple[str, str]:
     """(text, marker) of a finding's thread."""
     finding = item.finding
     parts = [f"**[{finding.severity}]** {one_line(finding.title)}"]
+    lines = f"{finding.line}-{finding.end_line}" if spans_lines(finding) else str(finding.line)
     if item.position is None:
-        where = code_span(f"{finding.file}:{finding.line}") + (
-            f"-{finding.end_line}" if finding.end_line else ""
-        )
+        where = code_span(f"{finding.file}:{lines}")
         parts.append(f"_On {where} (posted here because: {item.fallback_reason})._")
+    elif item.range_note and spans_lines(finding):
+        # The range crosses a gap between hunks (or is otherwise not one GitLab line_range): the
+        # comment sits on its first line, and says so instead of silently covering less.
+        parts.append(
+            f"_Covers lines {lines} of {code_span(finding.file)}; anchored on line {finding.line} only, "
+            "because those lines are not all in one hunk of the diff and GitLab anchors a comment "
+            "within one hunk._"
+        )
     if finding.body:
         parts.append(model_text(finding.body))
     if item.suggestion:
         parts.append(item.suggestion)
     elif finding.suggestion and item.position is None:
         parts.append("Suggested replacement:\n\n```\n" + finding.suggestion.replace("```", "ʼʼʼ") + "\n```")
-    values = {"fp": item.fingerprint, "sha": head_sha}
+    values = {
+        "fp": item.fingerprint,
+        "sha": head_sha,
+        "sev": finding.severity,
+        "cat": finding.category,
+        "line": str(finding.line),
+    }
     if set(finding.file) <= _MARKER_SAFE and len(finding.file) <= 200:
         values["file"] = finding.file
     return "\n\n".join(parts), markers.marker(markers.FINDING, **values)
+
+
+def spans_lines(finding: Finding) -> bool:
+    return finding.end_line is not None and finding.end_line > finding.line
 
 
 def render_summary(data: PostReviewInput, result: PostReviewResult, memory: ReviewMemory) -> tuple[str, str]:
@@ -143,7 +173,9 @@ def render_summary(data: PostReviewInput, result: PostReviewResult, memory: Revi
         "| | |",
         "|---|---|",
         f"| New findings | {new} ({result.inline} inline, {result.fallback} as general comments) |",
-        f"| Earlier threads resolved | {result.resolved} |",
+        # "verified fixed", not "resolved": under RESOLUTION_BEHAVIOR=suggest or off the thread stays
+        # open for a human; the receipt says how many threads the agent actually resolved.
+        f"| Earlier threads verified fixed | {result.resolved} |",
         f"| Earlier threads partly addressed | {result.partial} |",
         f"| Repeats not posted again | {result.duplicates_dropped} |",
         f"| Files reviewed | {run.reviewed_files} |",
@@ -153,7 +185,9 @@ def render_summary(data: PostReviewInput, result: PostReviewResult, memory: Revi
     if run.summary:
         parts.append(model_text(run.summary))
     parts.append("\n".join(rows))
-    if run.skipped_files:
+    if coverage := render_coverage(run):  # per file, with the reasons (core/review_coverage.py)
+        parts.append(coverage)
+    elif run.skipped_files:
         listing = "\n".join(f"- {_skipped(line)}" for line in run.skipped_files)
         parts.append(
             f"<details><summary>Files not reviewed ({len(run.skipped_files)})</summary>\n\n{listing}\n\n</details>"
@@ -161,6 +195,7 @@ def render_summary(data: PostReviewInput, result: PostReviewResult, memory: Revi
     open_left = len(memory.open_threads) - result.resolved
     if open_left > 0:
         parts.append(f"{open_left} earlier thread(s) of this review remain open.")
+    parts.append(render_receipt(result, run.coverage, data.workflow_id))
     return "\n\n".join(parts), markers.marker(markers.SUMMARY, last_reviewed_sha=head)
 
 

@@ -58,6 +58,7 @@ def main() -> int:
                 "0.0.0.0",  # noqa: S104
                 "--port",
                 str(API_PORT),
+                "--no-proxy-headers",  # the API reads X-Forwarded-For itself (TRUSTED_PROXIES)
             ],
             cwd=REPO_ROOT,
             env=api_env,

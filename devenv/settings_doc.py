@@ -11,7 +11,7 @@ import sys
 
 from pydantic import SecretStr
 
-from contracts.settings import Settings
+from contracts.settings import Settings, env_name
 
 
 def _default(name: str) -> str:
@@ -20,7 +20,13 @@ def _default(name: str) -> str:
         value = field.default_factory()
     else:
         value = field.default
-    if value is None or value == "" or value == [] or value == {}:
+    if (
+        value is None
+        or value == ""
+        or value == []
+        or value == {}
+        or (hasattr(value, "__len__") and len(value) == 0)
+    ):
         return ""
     if isinstance(value, list):
         return ",".join(value)
@@ -42,7 +48,7 @@ def markdown_table() -> str:
         default = _default(name).replace("|", "\\|")
         default = f"`{default}`" if default else ""
         secret = "yes" if _is_secret(name) else ""
-        rows.append(f"| `{name.upper()}` | {default} | {secret} | {field.description or ''} |")
+        rows.append(f"| `{env_name(name)}` | {default} | {secret} | {field.description or ''} |")
     return "\n".join(rows)
 
 
@@ -56,7 +62,11 @@ def env_example() -> str:
     for name, field in Settings.model_fields.items():
         marker = " (secret)" if _is_secret(name) else ""
         lines.append(f"# {field.description}{marker}")
-        lines.append(f"{name.upper()}={_default(name)}")
+        variable = env_name(name)
+        if "<" in variable:  # a family of variables (GITLAB_TOKEN__<ALIAS>): an example, commented out
+            lines.append(f"# {variable.replace('<ALIAS>', 'TEAM_B')}=")
+        else:
+            lines.append(f"{variable}={_default(name)}")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,10 @@ from devenv.temporal_server import free_port
 class UvicornThread:
     def __init__(self, app: object, port: int | None = None, *, log_level: str = "warning") -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="on")
+        # proxy_headers off, as deployed: the API reads X-Forwarded-For itself (api/ingress.py).
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="on", proxy_headers=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 

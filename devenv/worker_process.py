@@ -15,7 +15,8 @@ from typing import IO
 import httpx
 from pydantic import SecretStr
 
-from contracts.settings import REPO_ROOT, Settings
+from contracts.project_map import ProjectMap
+from contracts.settings import CREDENTIAL_PREFIX, REPO_ROOT, Settings
 from core import markers
 
 
@@ -26,7 +27,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if value is None:
             continue
-        if isinstance(value, SecretStr):
+        if name == "gitlab_tokens":  # one GITLAB_TOKEN__<ALIAS> per credential
+            env.update(
+                {f"{CREDENTIAL_PREFIX}{alias.upper()}": t.get_secret_value() for alias, t in value.items()}
+            )
+            continue
+        if isinstance(value, ProjectMap):
+            value = json.dumps(value.render())
+        elif isinstance(value, SecretStr):
             value = value.get_secret_value()
         elif isinstance(value, bool):
             value = str(value).lower()
@@ -116,7 +124,8 @@ def start_api_process(
         "HOME": os.environ.get("HOME", "/root"),
         **settings_env(settings),
     }
-    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port)]
+    # --no-proxy-headers: as deployed; the API reads X-Forwarded-For itself (api/ingress.py).
+    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port), "--no-proxy-headers"]
     if quiet:
         cmd += ["--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(

@@ -11,10 +11,18 @@ What the CLI gets (measured against CLI 1.0.102, see tests/agent/):
   too, as `<server>-<tool>`, or they are hidden); `--deny-tool write/shell` backs that up, and
   `--disallow-temp-dir` keeps file tools out of other runs' temp dirs;
 - an environment built from an allowlist (never os.environ wholesale), a fresh HOME per run, and
-  `--secret-env-vars` so the CLI strips the provider key / GitHub token from shell and MCP children.
+  `--secret-env-vars` so the CLI strips the provider key / GitHub token from shell and MCP children;
+- the repository's skills and custom agents from the target branch only (executors/repo_config.py
+  lays them out in the fresh HOME; the clone's own skill directories are ignored through the HOME's
+  `settings.json`, and the `task` tool that would list the clone's agents is never offered), a custom
+  agent by name (`--agent`), and pre-installed plugin directories (`--plugin-dir`); no plugin is
+  ever fetched from a marketplace (the sandbox has no network but the model proxy).
 
 The exit code alone proves nothing (denied tools still exit 0): the outcome is built from the report
-tool's JSONL file, and a run without its required report raises `AgentNoResult`.
+tool's JSONL file. A run that ends without its required report gets up to `follow_ups` more messages
+in the same CLI session (`--session-id` on the first send, `--resume` on the next, same HOME, same
+report file: the model keeps its context and what it already reported), as the seed's SDK sessions
+did; only then does it raise `AgentNoResult`. The whole run, follow-ups included, has one deadline.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,25 +50,31 @@ import contracts
 from contracts.agent_tasks import TokenUsage
 from contracts.settings import Settings
 from executors import report_tool
+from executors.plugins import project_plugin_dirs
 from executors.process_sandbox import Sandbox
+from executors.repo_config import skill_locations
 from executors.report_tool import (
     ChangeReport,
     DiscussionReply,
     Finding,
     FinishReview,
     Implementation,
+    Plan,
     Report,
     Resolution,
 )
+from telemetry import cli_spans
 
-Kind = Literal["review", "discussion", "implement"]
+Kind = Literal["review", "discussion", "implement", "plan"]
 
 READ_TOOLS = ("view", "grep", "glob")
+SKILL_TOOL = "skill"  # loads a skill's SKILL.md on demand; it lists only the skills of the run's HOME
 WRITE_TOOLS = ("create", "edit", "bash", "read_bash", "write_bash", "stop_bash", "list_bash")
 REQUIRED_REPORT: dict[str, type[BaseModel]] = {
     "review": FinishReview,
     "discussion": DiscussionReply,
     "implement": Implementation,
+    "plan": Plan,
 }
 SECRET_ENV_VARS = ("COPILOT_PROVIDER_API_KEY", "COPILOT_GITHUB_TOKEN")
 OUTPUT_TAIL_BYTES = 64 * 1024
@@ -113,17 +128,26 @@ class CopilotRun:
     redact: tuple[str, ...] = field(default=(), repr=False)  # more values to scrub from log tails
     log_dir: Path | None = None  # keep the CLI's logs here (default: deleted with the run dir)
     custom_instructions: bool = False  # AGENTS.md & co. come from the (untrusted) MR branch
+    follow_ups: int = 2  # messages in the same session to a run that ended without its report
+    config_home: Path | None = None  # a `.copilot` tree (target-branch skills/agents) for the HOME
+    skills: bool = False  # offer the `skill` tool (the HOME or a plugin brings skills)
+    custom_agent: str = ""  # run as this agent of `config_home` (`--agent`)
+    plugin_dirs: tuple[str, ...] = ()  # pre-installed plugins (`--plugin-dir`), read-only
 
     @classmethod
     def from_settings(
         cls, settings: Settings, *, prompt: str, workdir: Path, kind: Kind, **overrides: Any
     ) -> CopilotRun:
-        """A run configured like the service: provider, model, CLI path, cache and all its secrets."""
+        """A run configured like the service: provider, model, CLI path, cache and all its secrets.
+        `plugins` are the project's plugin names (the task's), added after COPILOT_PLUGIN_DIRS;
+        `project_model` the project's model (the task's), else COPILOT_MODEL."""
+        plugins = overrides.pop("plugins", ())
+        project_model = overrides.pop("project_model", None)
         key = settings.copilot_provider_api_key
         token = settings.github_token
         values: dict[str, Any] = {
             "timeout_s": settings.copilot_timeout,
-            "model": settings.copilot_model,
+            "model": project_model or settings.copilot_model,
             "provider_type": settings.copilot_provider_type,
             "provider_base_url": settings.copilot_provider_base_url,
             "provider_api_key": key.get_secret_value() if key else None,
@@ -131,6 +155,15 @@ class CopilotRun:
             "executable": settings.copilot_executable,
             "cache_dir": settings.copilot_cache_path,
             "redact": tuple(settings.secret_values()),
+            "follow_ups": settings.copilot_follow_ups,
+            "plugin_dirs": tuple(
+                dict.fromkeys(
+                    [
+                        *settings.copilot_plugin_dirs,
+                        *project_plugin_dirs(settings.copilot_plugin_root, plugins),
+                    ]
+                )
+            ),
         }
         values.update(overrides)
         return cls(prompt=prompt, workdir=workdir, kind=kind, **values)
@@ -151,6 +184,7 @@ class CopilotOutcome(BaseModel):
     log_tail: str
     modified_files: list[str]  # as the CLI reports them (its file tools; not changes made via bash)
     invalid_reports: int = 0  # lines of the report file that failed validation (only by tampering)
+    follow_ups: int = 0  # follow-up messages it took to get the required report
 
     @property
     def findings(self) -> list[Finding]:
@@ -181,14 +215,32 @@ class CopilotOutcome(BaseModel):
 def allowed_tools(run: CopilotRun) -> list[str]:
     server = report_tool.SERVER_NAMES[run.kind]
     ours = [f"{server}-{name}" for name in report_tool.TOOLS[run.kind]]
-    return [*READ_TOOLS, *(WRITE_TOOLS if run.write_access else ()), *ours]
+    skill = [SKILL_TOOL] if run.skills or run.plugin_dirs else []
+    return [*READ_TOOLS, *(WRITE_TOOLS if run.write_access else ()), *skill, *ours]
 
 
 def _report_file(run_dir: Path) -> Path:
     return run_dir / "report.jsonl"
 
 
-def build_args(run: CopilotRun, run_dir: Path, log_dir: Path) -> list[str]:
+def follow_up_prompt(kind: str, reports: int) -> str:
+    """The message sent, in the same session, to a run that stopped without its required report."""
+    tool = report_tool.SERVER_NAMES[kind] + "-" + _required_tool(kind)
+    done = f"You already reported {reports} item(s); they are kept, do not repeat them. " if reports else ""
+    return (
+        f"You stopped without calling `{tool}`, so your work is not recorded yet. {done}"
+        f"Finish the task as instructed and call `{tool}` exactly once now."
+    )
+
+
+def _required_tool(kind: str) -> str:
+    return next(n for n, m in report_tool.TOOLS[kind].items() if m is REQUIRED_REPORT[kind])
+
+
+def build_args(
+    run: CopilotRun, run_dir: Path, log_dir: Path, session: tuple[str, str] | None = None
+) -> list[str]:
+    """The CLI's arguments; `session` is ("--session-id" | "--resume", <uuid>) for follow-up sends."""
     mcp = {
         "mcpServers": {
             report_tool.SERVER_NAMES[run.kind]: {
@@ -231,6 +283,12 @@ def build_args(run: CopilotRun, run_dir: Path, log_dir: Path) -> list[str]:
         args += ["--deny-tool", "write", "--deny-tool", "shell", "--disallow-temp-dir"]
     if not run.custom_instructions:
         args.append("--no-custom-instructions")
+    for directory in run.plugin_dirs:
+        args += ["--plugin-dir", directory]
+    if run.custom_agent:
+        args += ["--agent", run.custom_agent]
+    if session is not None:
+        args += list(session)
     return args
 
 
@@ -281,6 +339,49 @@ def _validate(run: CopilotRun) -> None:
     for name, value in run.extra_env.items():
         if not _ENV_NAME.match(name) or "\0" in value:
             raise ValueError(f"invalid extra_env entry {name!r}")
+    for directory in run.plugin_dirs:
+        if not os.path.isabs(directory) or not os.path.isdir(directory):
+            raise ValueError(
+                f"COPILOT_PLUGIN_DIRS entry {directory!r} is not an absolute path of a directory"
+            )
+    if run.custom_agent and not (
+        run.config_home and (run.config_home / "agents" / f"{run.custom_agent}.agent.md").is_file()
+    ):
+        raise ValueError(f"custom agent {run.custom_agent!r} is not among the run's agents")
+
+
+# What of the run's HOME survives from one send to the next: the CLI's session (for `--resume`).
+SESSION_FILES = frozenset(
+    {"session-state", "session-store.db", "session-store.db-wal", "session-store.db-shm"}
+)
+
+
+def prepare_home(run: CopilotRun, home: Path) -> None:
+    """The run's personal CLI configuration: the trusted skills and agents, and the clone's own
+    project-skill directories switched off (they are the MR author's).
+
+    Made again before every send: a write agent can write to its HOME, and the next CLI process of a
+    follow-up would read whatever it left there (an installed plugin, a skill, a settings file).
+    Everything but the session itself is removed and laid out anew from the trusted sources."""
+    copilot = home / ".copilot"
+    for entry in list(home.iterdir()) if home.is_dir() else []:
+        if entry.name != ".copilot" or entry.is_symlink() or not entry.is_dir():
+            _remove(entry)
+    for entry in list(copilot.iterdir()) if copilot.is_dir() else []:
+        if entry.name not in SESSION_FILES or entry.is_symlink():
+            _remove(entry)
+    if run.config_home is not None and run.config_home.is_dir():
+        shutil.copytree(run.config_home, copilot, symlinks=False, dirs_exist_ok=True)
+    copilot.mkdir(exist_ok=True)
+    settings = {"ignoredSkillsLocations": skill_locations(run.workdir)}
+    (copilot / "settings.json").write_text(json.dumps(settings))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 # --- running it ------------------------------------------------------------------------------------
@@ -392,8 +493,54 @@ def _modified_files(result: dict[str, Any], workdir: Path) -> list[str]:
     return out
 
 
+async def _send(
+    run: CopilotRun,
+    inside: CopilotRun,
+    args: list[str],
+    prompt: str,
+    home: Path,
+    run_dir: Path,
+    log_dir: Path,
+    access: Any,
+    output: _Output,
+) -> int:
+    """One CLI process in the run's sandbox: the prompt on stdin, its exit code back."""
+    async with run.sandbox.process(
+        args,
+        cwd=run.workdir,
+        env=build_env(inside, home) | cli_spans.trace_file_env(run_dir),
+        writable=[run.workdir, run_dir, log_dir],
+        # the report tool runs by path and imports its models from contracts/ (code only)
+        readable=[
+            Path(run.executable).parent,
+            run.cache_dir,
+            Path(report_tool.__file__),
+            Path(contracts.__file__).parent,
+            *(Path(d) for d in run.plugin_dirs),
+        ],
+        route=access.route,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=MAX_LINE_BYTES,
+    ) as proc:
+        assert proc.stdin and proc.stdout and proc.stderr  # all three are PIPEs
+        readers = asyncio.gather(
+            _read_lines(proc.stdout, output.stdout_line),
+            _read_lines(proc.stderr, output.stderr_line),
+        )
+        await _feed(proc.stdin, prompt)
+        exit_code = await proc.wait()
+        # a lingering grandchild may hold the pipes open: the CLI's exit is what counts
+        done, _ = await asyncio.wait([readers], timeout=READER_GRACE_S)
+        if not done:
+            readers.cancel()
+        return exit_code
+
+
 async def run_copilot(run: CopilotRun) -> CopilotOutcome:
-    """Run the CLI once. Raises ValueError for a bad request, else AgentTimeout/AgentFailed/AgentNoResult."""
+    """Run the CLI (with follow-ups in its session). Raises ValueError for a bad request, else
+    AgentTimeout/AgentFailed/AgentNoResult."""
     _validate(run)
     run_dir = Path(tempfile.mkdtemp(prefix="copilot-run-"))
     secrets = run.secrets
@@ -404,60 +551,50 @@ async def run_copilot(run: CopilotRun) -> CopilotOutcome:
         log_dir.mkdir(parents=True, exist_ok=True)
         output = _Output()
         started = time.monotonic()
+        session = str(uuid.uuid4())
+        follow_ups = 0
         async with run.sandbox.model_access(
             run.provider_base_url, run.provider_api_key, run.provider_type, write_access=run.write_access
         ) as access:
             inside = dataclasses.replace(
                 run, provider_base_url=access.base_url, provider_api_key=access.api_key
             )
-            async with run.sandbox.process(
-                build_args(inside, run_dir, log_dir),
-                cwd=run.workdir,
-                env=build_env(inside, home),
-                writable=[run.workdir, run_dir, log_dir],
-                # the report tool runs by path and imports its models from contracts/ (code only)
-                readable=[
-                    Path(run.executable).parent,
-                    run.cache_dir,
-                    Path(report_tool.__file__),
-                    Path(contracts.__file__).parent,
-                ],
-                route=access.route,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                limit=MAX_LINE_BYTES,
-            ) as proc:
-                assert proc.stdin and proc.stdout and proc.stderr  # all three are PIPEs
-                try:
-                    async with asyncio.timeout(run.timeout_s):
-                        readers = asyncio.gather(
-                            _read_lines(proc.stdout, output.stdout_line),
-                            _read_lines(proc.stderr, output.stderr_line),
+            try:
+                async with asyncio.timeout(run.timeout_s):
+                    prompt, flag = run.prompt, "--session-id"
+                    while True:
+                        prepare_home(run, home)  # again for a follow-up: nothing the agent left counts
+                        args = build_args(inside, run_dir, log_dir, (flag, session))
+                        exit_code = await _send(
+                            run, inside, args, prompt, home, run_dir, log_dir, access, output
                         )
-                        await _feed(proc.stdin, run.prompt)
-                        exit_code = await proc.wait()
-                        # a lingering grandchild may hold the pipes open: the CLI's exit is what counts
-                        done, _ = await asyncio.wait([readers], timeout=READER_GRACE_S)
-                        if not done:
-                            readers.cancel()
-                except TimeoutError:
-                    raise AgentTimeout(f"Copilot run exceeded {run.timeout_s:g} s and was killed") from None
+                        parsed = _read_reports(_report_file(run_dir), run.kind)
+                        if exit_code != 0 or parsed is None or follow_ups >= run.follow_ups:
+                            break
+                        if any(isinstance(r, REQUIRED_REPORT[run.kind]) for r in parsed[0]):
+                            break
+                        follow_ups += 1
+                        prompt, flag = follow_up_prompt(run.kind, len(parsed[0])), "--resume"
+            except TimeoutError:
+                raise AgentTimeout(f"Copilot run exceeded {run.timeout_s:g} s and was killed") from None
+            refusal = access.refusal()
         duration = time.monotonic() - started
         log_tail = scrub("\n".join(output.tail), secrets)[-OUTPUT_TAIL_BYTES:]
         if exit_code != 0:
             reason = output.errors[-1] if output.errors else "\n".join(list(output.tail)[-10:])
+            if refusal:  # the CLI says "HTTP 403" (or "authentication failed"): name the real cause
+                reason = f"{refusal} (the CLI said: {reason.strip()[-500:]})"
             message = scrub(f"Copilot CLI exited with {exit_code}: {reason.strip()[-2000:]}", secrets)
             raise AgentFailed(message, exit_code=exit_code, log_tail=log_tail)
-        parsed = _read_reports(_report_file(run_dir), run.kind)
         if parsed is None:
             raise AgentNoResult("the report tool (MCP server) never started; see the log tail")
         reports, invalid = parsed
         required = REQUIRED_REPORT[run.kind]
         if not any(isinstance(r, required) for r in reports):
-            tool = next(n for n, m in report_tool.TOOLS[run.kind].items() if m is required)
+            tool = _required_tool(run.kind)
             raise AgentNoResult(
-                f"the agent finished without calling {tool} ({len(reports)} other reports)",
+                f"the agent finished without calling {tool} ({len(reports)} other reports, "
+                f"{follow_ups} follow-up messages)",
                 reports=reports,
                 final_message=scrub(output.final_message, secrets),
             )
@@ -470,6 +607,9 @@ async def run_copilot(run: CopilotRun) -> CopilotOutcome:
             log_tail=log_tail,
             modified_files=_modified_files(output.result, run.workdir),
             invalid_reports=invalid,
+            follow_ups=follow_ups,
         )
     finally:
+        # the CLI's own spans (written only while spans are exported) join the run's trace
+        cli_spans.forward(run_dir / "cli-traces.jsonl", secrets=secrets)
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -11,8 +11,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from opentelemetry import trace
+
 GIT_TIMEOUT_S = 300
-AGENT_AUTHOR = ("gitlab-copilot-agent", "copilot-agent@users.noreply.gitlab")
+# The author of commits in clones nobody pushes from (the agent's own sandbox clones). Commits the
+# service pushes are made with AGENT_AUTHOR_NAME / AGENT_AUTHOR_EMAIL (`author=` of `clone`).
+AGENT_AUTHOR = ("Copilot Agent", "copilot-agent@noreply.gitlab.com")
 
 
 class GitError(Exception):
@@ -67,6 +71,10 @@ def _env(token: str | None = None) -> dict[str, str]:
     }
 
 
+_tracer = trace.get_tracer(__name__)
+TRACED = frozenset({"clone", "fetch", "push", "ls-remote", "apply", "commit"})
+
+
 def git(
     repo: Path | None,
     *args: str,
@@ -79,12 +87,24 @@ def git(
     if repo is not None:
         cmd += ["-C", str(repo)]
     cmd += list(args)
+    sub = args[0] if args else ""
+    # A span for what talks to the git server or changes the tree (the seed's git.clone/push/
+    # apply_patch); only the subcommand is recorded, never an argument (URLs, paths, messages).
+    span = _tracer.start_span(f"git {sub}", attributes={"git.subcommand": sub}) if sub in TRACED else None
     try:
         out = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, env=_env(token), check=False, input=input
         )
     except subprocess.TimeoutExpired:
+        if span is not None:
+            span.set_status(trace.StatusCode.ERROR, "timed out")
+            span.end()
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", transient=True) from None
+    if span is not None:
+        span.set_attribute("process.exit.code", out.returncode)
+        if out.returncode != 0:
+            span.set_status(trace.StatusCode.ERROR, f"exit {out.returncode}")
+        span.end()
     if check and out.returncode != 0:
         stderr = out.stderr
         if token:
@@ -96,8 +116,17 @@ def git(
     return out.stdout
 
 
-def clone(url: str, dest: Path, *, token: str | None, sha: str, branches: list[str] | None = None) -> Path:
-    """Clone `url` into `dest` and check out `sha` detached. `branches` limits what is fetched."""
+def clone(
+    url: str,
+    dest: Path,
+    *,
+    token: str | None,
+    sha: str,
+    branches: list[str] | None = None,
+    author: tuple[str, str] = AGENT_AUTHOR,
+) -> Path:
+    """Clone `url` into `dest` and check out `sha` detached. `branches` limits what is fetched;
+    `author` (name, e-mail) is who commits made in the clone are by."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if branches:
         git(None, "init", "--quiet", str(dest))
@@ -109,8 +138,8 @@ def clone(url: str, dest: Path, *, token: str | None, sha: str, branches: list[s
     if not has_commit(dest, sha):
         git(dest, "fetch", "--quiet", "--no-tags", "origin", sha, token=token)
     git(dest, "checkout", "--quiet", "--detach", sha)
-    git(dest, "config", "user.name", AGENT_AUTHOR[0])
-    git(dest, "config", "user.email", AGENT_AUTHOR[1])
+    git(dest, "config", "user.name", author[0])
+    git(dest, "config", "user.email", author[1])
     return dest
 
 

@@ -48,6 +48,7 @@ class Lease:
     scope: str
     repo: str  # the real clone URL (scope git), "" otherwise
     expires: int
+    credential: str = "default"  # which GitLab credential the proxy clones with (an alias, no token)
 
 
 class JobKeys:
@@ -69,10 +70,13 @@ class JobKeys:
     def _mac(self, purpose: str, data: str) -> bytes:
         return hmac.new(self._key, f"{purpose}:{data}".encode(), hashlib.sha256).digest()
 
-    def lease(self, job: str, scope: str, *, expires: int, repo: str = "") -> str:
+    def lease(
+        self, job: str, scope: str, *, expires: int, repo: str = "", credential: str = "default"
+    ) -> str:
         if scope not in SCOPES:
             raise ValueError(f"unknown lease scope {scope!r}")
-        claims = _b64(json.dumps({"job": job, "scope": scope, "repo": repo, "exp": expires}).encode())
+        data = {"job": job, "scope": scope, "repo": repo, "exp": expires, "cred": credential}
+        claims = _b64(json.dumps(data).encode())
         return f"{PREFIX}.{claims}.{_b64(self._mac('lease', claims))}"
 
     def verify(self, token: str, scope: str, *, now: float | None = None) -> Lease | None:
@@ -85,7 +89,10 @@ class JobKeys:
             if not hmac.compare_digest(_unb64(mac), self._mac("lease", claims)):
                 return None
             data = json.loads(_unb64(claims))
-            lease = Lease(str(data["job"]), str(data["scope"]), str(data["repo"]), int(data["exp"]))
+            lease = Lease(
+                str(data["job"]), str(data["scope"]), str(data["repo"]), int(data["exp"]),
+                str(data.get("cred", "default")),
+            )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             return None
         if lease.scope != scope or lease.expires < (time.time() if now is None else now):

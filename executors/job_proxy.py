@@ -79,7 +79,9 @@ class JobProxy:
         if self._model is not None:
             await self._model.attach(app)
         app.router.add_route("*", "/git/{path:.*}", self._forward_git)
-        runner = web.AppRunner(app, access_log=None)
+        # A Job deleted mid-request (a cancelled run) closes its connections: their forwards are
+        # cancelled with them (executors/model_proxy.py), so no model answer streams on to nobody.
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -123,7 +125,9 @@ class JobProxy:
         if request.query_string:
             url += f"?{request.query_string}"
         headers = {k: v for k, v in request.headers.items() if k.lower() in GIT_HEADERS}
-        token = self.settings.gitlab_token
+        token = self.settings.gitlab_token_of(
+            lease.credential
+        )  # the project's credential, signed in the lease
         if token is not None:
             basic = base64.b64encode(f"oauth2:{token.get_secret_value()}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"

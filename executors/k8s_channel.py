@@ -13,6 +13,10 @@ only thing in its log (`executors.job_result`). The executor reads that containe
 The length and digest prove the payload arrived whole (a log cut by the kubelet's rotation or a
 `limitBytes` fails the check instead of yielding a truncated patch). The HMAC, with a per-Job key the
 agent container never holds (executors.job_keys), proves the frame came from the result container.
+The payload line is sealed: the result JSON compressed and encrypted (AES-256-GCM, a key derived
+from the same per-Job key, the status as associated data), then base64. A pod log is what cluster
+log collectors ship everywhere; with the result in the clear they would carry every finding and
+patch (seed audit §8.2 #27). Only the worker, which holds the Job's key, reads it.
 Exactly one frame is accepted: a log with a second one, forged or not, fails the run. A payload over
 the cap is never written at all: the runner reports `ResultTooLarge` instead.
 """
@@ -33,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import TypeAdapter, ValidationError
 
 from executors.tasks import AgentResult, AgentTask
@@ -42,6 +48,9 @@ MAX_TASK_ENV_BYTES = 120 * 1024  # under MAX_ARG_STRLEN (128 KiB) with room for 
 MAX_TASK_JSON_BYTES = 4 * 1024 * 1024  # decompression bound: a hostile value cannot balloon
 MAX_RESULT_BYTES = 4 * 1024 * 1024
 MAX_RESULT_FILE_BYTES = MAX_RESULT_BYTES + 64 * 1024  # the file wraps the result in {"status", ...}
+_NONCE = 12
+# The sealed payload line of the largest result: incompressible JSON, nonce and tag, in base64.
+MAX_FRAME_PAYLOAD_BYTES = 4 * ((MAX_RESULT_BYTES + 1024 + _NONCE + 16 + 2) // 3)
 _BEGIN = "===== BEGIN AGENT RESULT"
 _ANY_HEADER = re.compile(r"^" + re.escape(_BEGIN), re.MULTILINE)
 _HEADER = re.compile(
@@ -102,11 +111,39 @@ def _mac(key: str, status: str, payload: bytes) -> str:
     return hmac.new(key.encode(), status.encode() + b"\n" + payload, hashlib.sha256).hexdigest()
 
 
+def _sealing_key(key: str) -> AESGCM:
+    # The per-Job key is 256 random bits (executors.job_keys): one hash separates the two uses.
+    return AESGCM(hashlib.sha256(b"agent result sealing v1\n" + key.encode()).digest())
+
+
+def seal(status: str, payload: bytes, key: str) -> bytes:
+    nonce = os.urandom(_NONCE)
+    sealed = _sealing_key(key).encrypt(nonce, zlib.compress(payload, 6), status.encode())
+    return base64.b64encode(nonce + sealed)
+
+
+def unseal(status: str, sealed: bytes, key: str) -> bytes:
+    """The result JSON of a verified frame. Raises ChannelError when it does not open."""
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+        opened = _sealing_key(key).decrypt(raw[:_NONCE], raw[_NONCE:], status.encode())
+        inflater = zlib.decompressobj()
+        payload = inflater.decompress(opened, MAX_RESULT_FILE_BYTES + 1)
+    except (binascii.Error, ValueError, zlib.error, InvalidTag) as exc:
+        raise ChannelError(f"result frame does not open: {type(exc).__name__}") from None
+    if len(payload) > MAX_RESULT_FILE_BYTES or inflater.unconsumed_tail:
+        raise ChannelError(f"result frame inflates to more than {MAX_RESULT_FILE_BYTES} bytes")
+    return payload
+
+
 def signed_frame(status: str, payload: bytes, key: str) -> str:
-    """The frame the result container prints (`key`: its per-Job result key)."""
-    digest = hashlib.sha256(payload).hexdigest()
-    header = f"{_BEGIN} status={status} bytes={len(payload)} sha256={digest} hmac={_mac(key, status, payload)} ====="
-    return f"{header}\n{payload.decode()}\n{_FOOTER}\n"
+    """The frame the result container prints (`key`: its per-Job result key); the payload sealed."""
+    sealed = seal(status, payload, key)
+    digest = hashlib.sha256(sealed).hexdigest()
+    header = (
+        f"{_BEGIN} status={status} bytes={len(sealed)} sha256={digest} hmac={_mac(key, status, sealed)} ====="
+    )
+    return f"{header}\n{sealed.decode()}\n{_FOOTER}\n"
 
 
 def result_payload(result: AgentResult) -> dict[str, Any]:
@@ -169,8 +206,10 @@ def read_frame(log: str, key: str) -> Frame:
     if header is None:
         raise ChannelError("the result frame's header is malformed or unsigned")
     size = int(header["bytes"])
-    if size > MAX_RESULT_BYTES:
-        raise ChannelError(f"result frame announces {size} bytes, over the {MAX_RESULT_BYTES}-byte cap")
+    if size > MAX_FRAME_PAYLOAD_BYTES:
+        raise ChannelError(
+            f"result frame announces {size} bytes, over the {MAX_FRAME_PAYLOAD_BYTES}-byte cap"
+        )
     body = log[header.end() + 1 :].encode()
     payload = body[:size]
     if len(payload) != size or not body[size:].startswith(f"\n{_FOOTER}".encode()):
@@ -182,7 +221,7 @@ def read_frame(log: str, key: str) -> Frame:
     if not hmac.compare_digest(_mac(key, header["status"], payload), header["mac"]):
         raise ChannelError("result frame fails its signature check (not written by the result container)")
     try:
-        data = json.loads(payload)
+        data = json.loads(unseal(header["status"], payload, key))
     except ValueError:
         raise ChannelError("result frame is not JSON") from None
     if not isinstance(data, dict):

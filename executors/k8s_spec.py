@@ -95,6 +95,24 @@ def proxy_clone_url(settings: Settings, clone_url: str) -> str:
     return f"{settings.k8s_proxy_url}/git/{urlsplit(clone_url).path.lstrip('/')}"
 
 
+RUN_SETTINGS = (
+    "system_prompt",
+    "system_prompt_suffix",
+    "review_system_prompt",
+    "review_system_prompt_suffix",
+    "coding_system_prompt",
+    "coding_system_prompt_suffix",
+    "discussion_system_prompt",
+    "discussion_system_prompt_suffix",
+    "copilot_follow_ups",
+    "review_custom_agent",
+    "coding_custom_agent",
+    "discussion_custom_agent",
+    "copilot_plugin_dirs",
+    "copilot_plugin_root",
+)
+
+
 def _agent_env(settings: Settings, task: Any, traceparent: str | None, model_lease: str) -> list[V1EnvVar]:
     """What the agent container gets: the proxy's address, its model lease and its task. No token,
     no provider key (the proxy holds those)."""
@@ -114,6 +132,12 @@ def _agent_env(settings: Settings, task: Any, traceparent: str | None, model_lea
         "COPILOT_CACHE_DIR": settings.copilot_cache_dir,
         TASK_ENV: encode_task(task),
     }
+    # The prompt's persona, the follow-up budget, custom agents and plugin directories are read inside
+    # the Job from its own settings, so the worker's values travel with it (the seed's remote workers
+    # lost them). Plugin directories must exist in the Job's image.
+    for name in RUN_SETTINGS:
+        value = getattr(settings, name)
+        plain[name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
     if traceparent:
         plain["TRACEPARENT"] = traceparent
     return [V1EnvVar(name=name, value=value) for name, value in plain.items() if value]
@@ -146,7 +170,9 @@ def build_job(
     """The Job for `task`. Raises ValueError when the task does not fit into the Job."""
     name = job_name(run_id)
     expires = int(now) + settings.k8s_job_timeout + settings.k8s_job_pending_timeout + LEASE_MARGIN_S
-    git_lease = keys.lease(name, "git", expires=expires, repo=task.repo.clone_url)
+    git_lease = keys.lease(
+        name, "git", expires=expires, repo=task.repo.clone_url, credential=task.repo.credential
+    )
     model_lease = keys.lease(name, "model", expires=expires)
     repo = task.repo.model_copy(update={"clone_url": proxy_clone_url(settings, task.repo.clone_url)})
     labels = {

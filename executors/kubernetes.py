@@ -42,7 +42,7 @@ from contracts.errors import PermanentError
 from contracts.settings import Settings
 from executors.copilot_cli import scrub
 from executors.job_keys import JobKeys
-from executors.k8s_channel import MAX_RESULT_BYTES, ChannelError, Frame, parse_result, read_frame
+from executors.k8s_channel import MAX_FRAME_PAYLOAD_BYTES, ChannelError, Frame, parse_result, read_frame
 from executors.k8s_spec import AGENT_CONTAINER, CLONE_CONTAINER, RESULT_CONTAINER, build_job
 from executors.tasks import AgentResult, AgentTask
 
@@ -272,7 +272,9 @@ class KubernetesExecutor:
         try:
             if pod is None:
                 raise ChannelError("its pod is gone")
-            log_text = self._log(pod, RESULT_CONTAINER, RESULT_TAIL_LINES, MAX_RESULT_BYTES + 256 * 1024)
+            log_text = self._log(
+                pod, RESULT_CONTAINER, RESULT_TAIL_LINES, MAX_FRAME_PAYLOAD_BYTES + 256 * 1024
+            )
             frame = read_frame(log_text, self.keys.result_key(name))
             if frame.status == "ok":
                 return parse_result(frame)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import os
 import shutil
+from pathlib import Path
 
 from contracts.settings import Settings
 from executors.base import safe_name
@@ -35,12 +38,9 @@ class LocalExecutor:
 
     async def run(self, task: AgentTask, *, run_id: str, traceparent: str | None = None) -> AgentResult:
         sandbox = self.sandbox  # refuse before cloning anything
-        digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
-        run_dir = self.settings.work_path / f"{safe_name(run_id, 40)}-{digest}"
-        # A retried attempt starts from a clean directory: whatever the crashed one left is discarded.
-        shutil.rmtree(run_dir, ignore_errors=True)
-        run_dir.mkdir(parents=True)
-        token = self.settings.gitlab_token.get_secret_value() if self.settings.gitlab_token else None
+        run_dir = self._attempt_dir(run_id)
+        secret = self.settings.gitlab_token_of(task.repo.credential)  # the project's credential
+        token = secret.get_secret_value() if secret else None
         try:
             repo = await asyncio.to_thread(
                 clone,
@@ -52,4 +52,53 @@ class LocalExecutor:
             )
             return await run_task(task, repo, self.settings, sandbox=sandbox, traceparent=traceparent)
         finally:
-            await asyncio.to_thread(shutil.rmtree, run_dir, True)
+            _ACTIVE.discard(run_dir)
+            remove_later(run_dir)
+
+    def _attempt_dir(self, run_id: str) -> Path:
+        """A directory of this attempt alone. The run id is the same for every attempt of an activity,
+        and an attempt whose heartbeat timed out may still be cloning (or cleaning up) in this worker
+        while its retry starts: one shared directory let each delete the other's checkout. What a
+        crashed worker left behind under the same run id (its pid is gone) is swept here."""
+        digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
+        prefix = f"{safe_name(run_id, 40)}-{digest}"
+        work = self.settings.work_path
+        work.mkdir(parents=True, exist_ok=True)
+        for old in work.glob(f"{prefix}.*"):
+            if old not in _ACTIVE and not _pid_alive(old.name.rsplit(".", 2)[-2]):
+                shutil.rmtree(old, ignore_errors=True)
+        run_dir = work / f"{prefix}.{os.getpid()}.{next(_ATTEMPTS)}"
+        run_dir.mkdir()
+        _ACTIVE.add(run_dir)
+        return run_dir
+
+
+# Attempt directories in use by this process; a directory of a live pid that is not ours is left alone.
+_ACTIVE: set[Path] = set()
+_ATTEMPTS = itertools.count(1)
+
+
+_REMOVING: set[asyncio.Future[None]] = set()
+
+
+def remove_later(path: Path) -> None:
+    """Delete a finished run's directory in a thread, off the run's critical path: the result goes
+    back to Temporal while the files go (a clone took 130-160 ms to delete on a loaded machine).
+    What a crash leaves half-deleted is swept by the next attempt of the same run or by tmp cleanup."""
+    future = asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, path, True)
+    _REMOVING.add(future)
+    future.add_done_callback(_REMOVING.discard)
+
+
+def _pid_alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False  # ours but not active: an attempt of this process that has ended
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

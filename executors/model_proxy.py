@@ -12,7 +12,8 @@ Least privilege (security review finding 10):
   responses (POST), messages for anthropic (POST), the model list (GET); everything else is 403 and
   never forwarded (files, batches, fine-tuning, organisation/admin endpoints, deployment APIs);
 - per-lease budgets (`LeaseBudget`: requests, tokens as the provider reports them, bytes both ways):
-  once spent, 429 with the budget named;
+  once spent, 403 with the budget named (not 429: a spent lease stays spent, and the CLI retries a
+  429 with backoff for about a minute before it gives up);
 - every upstream request has a connect and an idle (between two reads) timeout: 504 naming it.
 
 Answers: unknown or missing lease 401 (nothing forwarded); provider unreachable 502; any provider
@@ -187,7 +188,9 @@ class ModelProxy:
             return
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", PREFIX + "/{tail:.*}", self._forward)
-        runner = web.AppRunner(app, access_log=None)
+        # A run killed mid-answer (cancelled, timed out, its sandbox gone) closes its connection: the
+        # forward is cancelled with it and the provider's request dropped, not paid for to its end.
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -274,7 +277,7 @@ class ModelProxy:
             )
         if over := lease.spent.over(self.budget):
             log.warning("model proxy: %s", over)
-            return self._error(429, "budget_exceeded", over)
+            return self._error(403, "budget_exceeded", over)
         body = await request.read()
         lease.spent.requests += 1
         lease.spent.bytes += len(body)

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,9 @@ class ModelAccess:
     base_url: str
     api_key: str | None
     route: ModelRoute | None
+    # Why the proxy refuses this run's lease now ("lease budget exceeded: ..."), None while it may
+    # spend: the CLI reports a refusal only as a bare HTTP status, so the failure names it from here.
+    refusal: Callable[[], str | None] = lambda: None
 
 
 # --- host checks ------------------------------------------------------------------------------------
@@ -363,7 +366,9 @@ class ProcessSandbox:
         async with proxy.lease(unix_socket=True) as lease:
             assert lease.socket is not None
             route = ModelRoute(lease.socket)
-            yield ModelAccess(route.base_url, lease.token, route)
+            yield ModelAccess(
+                route.base_url, lease.token, route, refusal=lambda: lease.spent.over(proxy.budget)
+            )
 
     def _argv(
         self,

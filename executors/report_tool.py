@@ -38,9 +38,11 @@ from contracts.reports import (  # noqa: E402
     ChangeReport,
     DiscussionReply,
     Finding,
+    FindingAnswer,
     FinishReview,
     Implementation,
     Kind,
+    Plan,
     Report,
     Resolution,
 )
@@ -58,9 +60,11 @@ __all__ = [
     "ChangeReport",
     "DiscussionReply",
     "Finding",
+    "FindingAnswer",
     "FinishReview",
     "Implementation",
     "Kind",
+    "Plan",
     "Report",
     "Resolution",
     "ReportServer",
@@ -74,13 +78,16 @@ _DESCRIPTIONS = {
     "reply": "Post your answer to the discussion. Call exactly once.",
     "report_change": "Describe the file changes you made for the discussion (used as the commit message).",
     "report_implementation": "Report the finished implementation. Call exactly once, at the end.",
+    "report_plan": "Propose the implementation plan for approval. Call exactly once, at the end.",
+    "report_answer": "Answer one review finding (by thread_id): fixed, or dismissed with the reason.",
 }
 TOOLS: dict[str, dict[str, type[BaseModel]]] = {
     "review": {"report_finding": Finding, "report_resolution": Resolution, "finish_review": FinishReview},
     "discussion": {"reply": DiscussionReply, "report_resolution": Resolution, "report_change": ChangeReport},
-    "implement": {"report_implementation": Implementation},
+    "implement": {"report_implementation": Implementation, "report_answer": FindingAnswer},
+    "plan": {"report_plan": Plan},
 }
-_ONCE = {"finish_review", "reply", "report_change", "report_implementation"}
+_ONCE = {"finish_review", "reply", "report_change", "report_implementation", "report_plan"}
 
 
 def parse_report(tool: str, args: Any, kind: str) -> Report:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from contracts.settings import Settings
 from core.discussion_prompt import ThreadEntry, discussion_prompt
+from core.prompts import Persona
 from executors.agent_patch import collect_patch
 from executors.copilot_cli import CopilotRun, run_copilot
 from executors.instructions import instructions_at
 from executors.process_sandbox import Sandbox
+from executors.repo_config import trusted_repo_config
 from executors.review_diff import select_review_diff
 from executors.tasks import AgentResult, DiscussionTask
 
@@ -54,17 +56,22 @@ async def run_discussion(
         no_push_reason=task.no_push_reason,
         own_finding_thread_id=task.own_finding_thread_id,
         instructions=instructions_at(repo, task.base_sha, selected.changed_paths),
+        persona=Persona.from_settings(settings, "discussion"),
     )
-    run = CopilotRun.from_settings(
-        settings,
-        prompt=prompt,
-        workdir=repo,
-        kind="discussion",
-        write_access=task.may_push,
-        traceparent=traceparent,
-        sandbox=sandbox,
-    )
-    outcome = await run_copilot(run)
+    with trusted_repo_config(repo, task.base_sha, "discussion", settings.discussion_custom_agent) as options:
+        run = CopilotRun.from_settings(
+            settings,
+            plugins=task.plugins,
+            project_model=task.model,
+            **options,
+            prompt=prompt,
+            workdir=repo,
+            kind="discussion",
+            write_access=task.may_push,
+            traceparent=traceparent,
+            sandbox=sandbox,
+        )
+        outcome = await run_copilot(run)
     # The agent's sandbox is gone; the patch is read in a new one (its .git is the agent's to edit).
     patch, too_large = (
         await collect_patch(sandbox, repo, head, max_bytes=MAX_PATCH_BYTES)

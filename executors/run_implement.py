@@ -15,11 +15,13 @@ import asyncio
 from pathlib import Path
 
 from contracts.settings import Settings
-from core.implement_prompt import implement_prompt
+from core.implement_prompt import fix_prompt, implement_prompt
+from core.prompts import Persona
 from executors.agent_patch import collect_patch
 from executors.copilot_cli import CopilotRun, run_copilot
 from executors.instructions import instructions_at
 from executors.process_sandbox import Sandbox
+from executors.repo_config import trusted_repo_config
 from executors.tasks import AgentResult, ImplementTask
 from executors.test_evidence import discover, measure, prepare_tree
 
@@ -46,25 +48,45 @@ async def run_implement(
         if sandbox.measures_tests
         else None  # a Kubernetes Job: its `tests` container measures (executors/job_tests.py)
     )
-    prompt = implement_prompt(
-        issue_key=task.issue_key,
-        project_path=task.project_path,
-        target_branch=target,
-        summary=task.summary,
-        description=task.description,
-        instructions=instructions_at(repo, task.repo.head_sha, []),
-        test_command=command,
-    )
-    run = CopilotRun.from_settings(
-        settings,
-        prompt=prompt,
-        workdir=repo,
-        kind="implement",
-        write_access=True,
-        traceparent=traceparent,
-        sandbox=sandbox,
-    )
-    outcome = await run_copilot(run)
+    if task.findings:  # a fix round of the review loop on the agent's own MR
+        prompt = fix_prompt(
+            issue_key=task.issue_key,
+            project_path=task.project_path,
+            round_=task.review_round,
+            findings=[f.model_dump() for f in task.findings],
+            # The MR branch is the agent's own: instructions only from the target branch.
+            instructions=instructions_at(repo, task.config_sha, []) if task.config_sha else "",
+            test_command=command,
+            persona=Persona.from_settings(settings, "coding"),
+        )
+    else:
+        prompt = implement_prompt(
+            issue_key=task.issue_key,
+            project_path=task.project_path,
+            target_branch=target,
+            summary=task.summary,
+            description=task.description,
+            instructions=instructions_at(repo, task.repo.head_sha, []),
+            test_command=command,
+            plan=task.plan,
+            criteria=task.criteria,
+            persona=Persona.from_settings(settings, "coding"),
+        )
+    trusted = task.config_sha or head  # never the agent's own branch (see ImplementTask.config_sha)
+    with trusted_repo_config(repo, trusted, "implement", settings.coding_custom_agent) as options:
+        run = CopilotRun.from_settings(
+            settings,
+            plugins=task.plugins,
+            project_model=task.model,
+            **options,
+            prompt=prompt,
+            workdir=repo,
+            kind="implement",
+            write_access=True,
+            traceparent=traceparent,
+            sandbox=sandbox,
+        )
+        outcome = await run_copilot(run)
     patch, too_large = await collect_patch(sandbox, repo, head, max_bytes=MAX_PATCH_BYTES, excludes=ARTIFACTS)
     tests = (
         await measure(sandbox, tree, patch, command, how, base_sha=head, base_name=f"target branch {target}")

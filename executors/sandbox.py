@@ -15,6 +15,7 @@ from contracts.settings import Settings
 from executors.process_sandbox import Sandbox
 from executors.run_discussion import run_discussion
 from executors.run_implement import run_implement
+from executors.run_plan import run_plan
 from executors.run_review import run_review
 from executors.tasks import AgentResult, AgentTask
 
@@ -23,6 +24,7 @@ RUNNERS: dict[str, Runner] = {
     "review": run_review,
     "discussion": run_discussion,
     "implement": run_implement,
+    "plan": run_plan,
 }
 
 

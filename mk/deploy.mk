@@ -6,11 +6,15 @@ K3D_CLUSTER ?= copilot-agent-dev
 K3D_IMAGE ?= gitlab-copilot-agent:dev
 RELEASE ?= copilot-agent
 NAMESPACE ?= copilot-agent
-# Secrets only (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET, GITHUB_TOKEN, COPILOT_PROVIDER_API_KEY, JIRA_API_TOKEN).
+# The seed's .env.k3d: secrets (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET, GITHUB_TOKEN, ...) and plain settings
+# (GITLAB_URL, COPILOT_PROVIDER_*, ...) alike; helm/tools/k3d_env.py splits it into the release's Secret
+# and a ConfigMap every pod reads through extraEnvFrom (its values win over the chart's).
 K3D_ENV ?= .env.k3d
+K3D_ENV_DIR ?= .data/k3d
 # Optional non-secret overrides (gitlab.url, copilot.providerType, ...), not committed.
 K3D_VALUES ?= values-k3d.yaml
 K3D_SECRET = $(RELEASE)-secrets
+K3D_CONFIG = $(RELEASE)-k3d-env
 
 .PHONY: k3d-up k3d-build k3d-deploy k3d-redeploy k3d-logs k3d-status k3d-down helm-lint helm-template
 
@@ -23,16 +27,19 @@ k3d-build: ## Build the image and import it into the k3d cluster
 	docker build -t $(K3D_IMAGE) .
 	k3d image import $(K3D_IMAGE) --cluster $(K3D_CLUSTER)
 
-k3d-deploy: ## Install or upgrade the release with values-local.yaml and the secrets of $(K3D_ENV)
-	@test -f $(K3D_ENV) || { echo "$(K3D_ENV) is missing: put GITLAB_TOKEN=..., GITLAB_WEBHOOK_SECRET=... in it"; exit 1; }
+k3d-deploy: $(VENV)/.installed ## Install or upgrade the release with values-local.yaml and the settings of $(K3D_ENV)
+	$(PY) helm/tools/k3d_env.py $(K3D_ENV) $(K3D_ENV_DIR)
 	kubectl create namespace $(NAMESPACE) --dry-run=client -o yaml | kubectl apply -f -
 	kubectl label namespace $(NAMESPACE) --overwrite \
 		pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted
-	kubectl -n $(NAMESPACE) create secret generic $(K3D_SECRET) --from-env-file=$(K3D_ENV) \
+	kubectl -n $(NAMESPACE) create secret generic $(K3D_SECRET) --from-env-file=$(K3D_ENV_DIR)/secrets.env \
+		--dry-run=client -o yaml | kubectl apply -f -
+	kubectl -n $(NAMESPACE) create configmap $(K3D_CONFIG) --from-env-file=$(K3D_ENV_DIR)/config.env \
 		--dry-run=client -o yaml | kubectl apply -f -
 	helm upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) \
 		-f $(CHART)/values-local.yaml $(if $(wildcard $(K3D_VALUES)),-f $(K3D_VALUES)) \
-		--set secrets.existingSecret=$(K3D_SECRET) --wait --timeout 10m
+		--set secrets.existingSecret=$(K3D_SECRET) --set 'extraEnvFrom[0].configMapRef.name=$(K3D_CONFIG)' \
+		--wait --timeout 10m
 
 k3d-redeploy: k3d-build k3d-deploy ## Rebuild, redeploy, and restart pods (the dev tag does not change)
 	kubectl -n $(NAMESPACE) rollout restart deployment -l app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/name=gitlab-copilot-agent

@@ -2,7 +2,9 @@
 
 The CLI (`COPILOT_PROVIDER_BASE_URL=<server.base_url>`, `COPILOT_OFFLINE=true`) sends its chat
 completions here; a *brain* decides every reply, so a test states which tool calls and answers the
-"model" gives, and `make demo` runs the deterministic `standins.brains.DemoBrain`.
+"model" gives, and `make demo` runs the deterministic `standins.brains.DemoBrain`. It also answers as
+Azure OpenAI's v1 API does (`COPILOT_PROVIDER_TYPE=azure`, base URL `root_url`: the CLI calls
+`/openai/v1/chat/completions` with the key in an `api-key` header).
 
 Hostile or broken input never crashes the server: bad JSON, a missing `messages` list or an oversized
 body is a 400/413 with an OpenAI-style error body; an exception in a brain is a 500 naming it (and is
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -187,6 +191,7 @@ class RecordedRequest:
     tools: list[str]
     stream: bool
     prompt_chars: int
+    path: str = "/v1/chat/completions"  # "/openai/v1/chat/completions": Azure OpenAI's v1 API
 
 
 @dataclass
@@ -228,6 +233,8 @@ class ModelServer:
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.failures_served = 0  # injected error answers so far
+        self.stalls_begun = 0  # stalled requests that have arrived (a test may act while they hang)
+        self.stalls_dropped = 0  # stalled requests whose caller hung up before the stall ended
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []
         self._faults: list[_Fault] = []
@@ -245,6 +252,11 @@ class ModelServer:
     @property
     def base_url(self) -> str:
         return f"http://{self._httpd.server_address[0]}:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """The base URL as an Azure OpenAI resource's endpoint (the CLI adds `/openai/v1`)."""
+        return f"http://{self._httpd.server_address[0]}:{self.port}"
 
     def start(self) -> ModelServer:
         self._thread = threading.Thread(
@@ -289,7 +301,9 @@ class ModelServer:
             return self._faults.pop(0) if self._faults else None
 
     def _check_auth_and_model(self, headers: Any, model: str | None) -> None:
-        if self.api_key is not None and headers.get("Authorization", "") != f"Bearer {self.api_key}":
+        # OpenAI sends the key as a bearer token, Azure OpenAI in an `api-key` header.
+        presented = headers.get("api-key") or headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.api_key is not None and presented != self.api_key:
             raise _ApiError(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         if model is not None and self.models is not None and model not in self.models:
             raise _ApiError(
@@ -330,13 +344,16 @@ class ModelServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers, then the body or SSE chunks, are separate writes: without TCP_NODELAY each
+            # answer on a kept-alive connection waits ~40 ms for the client's delayed ACK
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # tests read `server.requests`; access logs would only be noise
 
             def do_GET(self) -> None:
                 try:
-                    if self.path.rstrip("/") != "/v1/models":
+                    if self.path.rstrip("/") not in ("/v1/models", "/openai/v1/models"):
                         raise _ApiError(404, f"Unknown path {self.path}", "invalid_request_error")
                     server._check_auth_and_model(self.headers, None)
                     names = sorted(server.models) if server.models is not None else ["scripted"]
@@ -345,15 +362,33 @@ class ModelServer:
                 except _ApiError as exc:
                     self._error(exc)
 
+            def _stall(self, seconds: float) -> bool:
+                """Hang for `seconds`; True when the stall ended early (the server stops, or the
+                caller hung up: counted in `stalls_dropped`, what a provider sees of a dropped request)."""
+                deadline = time.monotonic() + seconds
+                while (left := deadline - time.monotonic()) > 0:
+                    if server._stopping.wait(min(left, 0.05)):
+                        return True
+                    readable, _, _ = select.select([self.connection], [], [], 0)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        with server._lock:
+                            server.stalls_dropped += 1
+                        return True
+                return False
+
             def do_POST(self) -> None:
                 try:
-                    if self.path.rstrip("/") != "/v1/chat/completions":
+                    path = self.path.split("?", 1)[0].rstrip("/")
+                    if path not in ("/v1/chat/completions", "/openai/v1/chat/completions"):
                         raise _ApiError(404, f"Unknown path {self.path}", "invalid_request_error")
                     request = server._parse(self._body())
                     server._check_auth_and_model(self.headers, request.model)
                     fault = server._take_fault()
-                    if fault and fault.stall_s and server._stopping.wait(fault.stall_s):
-                        return
+                    if fault and fault.stall_s:
+                        with server._lock:
+                            server.stalls_begun += 1
+                        if self._stall(fault.stall_s):
+                            return
                     if fault and fault.status:
                         with server._lock:
                             server.failures_served += 1
@@ -367,6 +402,7 @@ class ModelServer:
                                 request.tools,
                                 request.stream,
                                 request.prompt_chars,
+                                path,
                             )
                         )
                     reply = server._reply(request)

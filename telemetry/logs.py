@@ -1,4 +1,7 @@
-"""Logs: one JSON object per line on stderr, with trace and Temporal IDs, secrets redacted.
+"""Logs: one JSON object per line on stderr, with trace and Temporal IDs, secrets redacted; with an
+OTLP endpoint also exported as OpenTelemetry log records (`setup_log_export`), redacted the same way.
+The HTTP, gRPC and Kubernetes client libraries log at LOG_LEVEL_LIBRARIES (WARNING) while LOG_LEVEL
+is lower: at DEBUG their per-request lines drowned the service's own.
 
 Every record passes the redaction filter before it is formatted: configured secret values
 (`Settings.secret_values()`) and token-shaped strings (GitLab `glpat-`..., GitHub `ghp_`...,
@@ -16,9 +19,13 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from temporalio import activity
 
 from contracts.settings import Settings
+from telemetry.resource import log_exporter, service_resource
 
 REDACTED = "[REDACTED]"
 _TOKEN_SHAPES = re.compile(
@@ -126,6 +133,19 @@ class _ServiceHandler(logging.StreamHandler):
         super().emit(record)
 
 
+NOISY_LIBRARIES = (
+    "urllib3",
+    "requests",
+    "httpx",
+    "httpcore",
+    "kubernetes",
+    "grpc",
+    "aiohttp.access",
+    "hpack",
+    "asyncio",
+)
+
+
 def setup_logging(settings: Settings, stream: IO[str] | None = None) -> logging.Handler:
     """JSON lines on the root logger at LOG_LEVEL; uvicorn's loggers propagate to it. Calling again
     replaces the handler installed before (not any other)."""
@@ -137,8 +157,37 @@ def setup_logging(settings: Settings, stream: IO[str] | None = None) -> logging.
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    quiet = logging.getLevelName(settings.log_level_libraries)
+    for name in NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet if quiet > root.level else logging.NOTSET)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     return handler
+
+
+class _ExportHandler(LoggingHandler):
+    """The OTLP log handler this module installs (so a second set-up replaces only its own)."""
+
+
+def setup_log_export(settings: Settings, service: str) -> None:
+    """With OTEL_EXPORTER_OTLP_ENDPOINT set, every record the root logger takes is also an OTLP
+    log record (batched; trace and span IDs from the current span), after the same redaction as the
+    JSON lines. The LoggerProvider is created once per process, like the tracer's."""
+    global _log_provider
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _ExportHandler)]:
+        root.removeHandler(old)
+    if not settings.otel_exporter_otlp_endpoint:
+        return
+    if _log_provider is None:
+        _log_provider = LoggerProvider(resource=service_resource(settings, service))
+        _log_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter(settings)))
+        set_logger_provider(_log_provider)
+    handler = _ExportHandler(level=logging.NOTSET, logger_provider=_log_provider)
+    handler.addFilter(RedactingFilter(Redactor(settings.secret_values())))
+    root.addHandler(handler)
+
+
+_log_provider: LoggerProvider | None = None

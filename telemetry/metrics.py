@@ -2,7 +2,8 @@
 
 Instruments live on a meter taken before the provider exists (OpenTelemetry's proxy meter), so any
 module can import and record to them at import time. `setup_metrics` installs the MeterProvider: a
-Prometheus reader (scraped on METRICS_PORT) and, when OTEL_EXPORTER_OTLP_ENDPOINT is set, OTLP/HTTP.
+Prometheus reader (scraped on METRICS_PORT) and, when OTEL_EXPORTER_OTLP_ENDPOINT is set, OTLP
+(gRPC or HTTP, telemetry/resource.py).
 
     from telemetry import metrics
     metrics.reviews.add(1, {"outcome": "posted"})
@@ -17,7 +18,6 @@ import logging
 import threading
 
 from opentelemetry import metrics
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -25,7 +25,7 @@ from prometheus_client import start_http_server
 
 from contracts import VERSION
 from contracts.settings import Settings
-from telemetry.resource import otlp_url, service_resource
+from telemetry.resource import metric_exporter, service_resource
 
 log = logging.getLogger(__name__)
 _meter = metrics.get_meter("gitlab-copilot-agent", VERSION)
@@ -44,7 +44,8 @@ review_findings = _meter.create_counter(  # copilot_review_findings_total{placem
     "copilot.review.findings", description="Findings posted, placement inline or fallback (overview note)"
 )
 markers_rejected = _meter.create_counter(  # copilot_markers_rejected_total
-    "copilot.markers.rejected", description="Markers in the agent's notes ignored as copied, invented or altered"
+    "copilot.markers.rejected",
+    description="Markers in the agent's notes ignored as copied, invented or altered",
 )
 review_positions_rejected = _meter.create_counter(  # copilot_review_positions_rejected_total
     "copilot.review.positions_rejected", description="Inline positions GitLab refused (posted as fallback)"
@@ -66,6 +67,26 @@ agent_run_duration = _meter.create_histogram(  # copilot_agent_run_duration_seco
 )
 agent_tokens = _meter.create_counter(  # copilot_agent_tokens_total{kind,type}
     "copilot.agent.tokens", description="Model tokens of agent runs, when the provider reports them"
+)
+
+# --- the finding ledger (activities/review_ledger.py; README "The finding ledger") ------------------
+finding_transitions = _meter.create_counter(  # copilot_finding_transitions_total{project,state,severity,category}
+    "copilot.finding.transitions",
+    description="Findings entering a ledger state (open = raised; addressed, verified, resolved, rebutted, ...)",
+)
+finding_time_to_address = (
+    _meter.create_histogram(  # copilot_finding_time_to_address_seconds{project,severity}
+        "copilot.finding.time_to_address",
+        unit="s",
+        description="From a finding raised to the code at it changed",
+    )
+)
+finding_repeats_prevented = _meter.create_counter(  # copilot_finding_repeats_prevented_total{project}
+    "copilot.finding.repeats_prevented",
+    description="Findings the model repeated (same or reworded), not posted",
+)
+finding_held_back = _meter.create_counter(  # copilot_finding_held_back_total{project}
+    "copilot.finding.held_back", description="Findings on lines the new commits did not touch, not posted"
 )
 
 
@@ -105,8 +126,7 @@ def setup_metrics(settings: Settings, service: str) -> MeterProvider:
         if _provider is None:
             readers: list[MetricReader] = [PrometheusMetricReader()]
             if settings.otel_exporter_otlp_endpoint:
-                exporter = OTLPMetricExporter(endpoint=otlp_url(settings, "metrics"), timeout=5)
-                readers.append(PeriodicExportingMetricReader(exporter))
+                readers.append(PeriodicExportingMetricReader(metric_exporter(settings)))
             _provider = MeterProvider(resource=service_resource(settings, service), metric_readers=readers)
             metrics.set_meter_provider(_provider)
         if settings.metrics_port and settings.metrics_port not in _serving:

@@ -1,4 +1,4 @@
-"""Traces: one SDK TracerProvider per process, OTLP/HTTP export only when an endpoint is set.
+"""Traces: one SDK TracerProvider per process, OTLP export (gRPC or HTTP) only when an endpoint is set.
 
 Spans cross process boundaries through temporalio's TracingInterceptor (contracts/temporal.py) and,
 to the agent run, as a W3C `traceparent` (the TRACEPARENT variable of the Copilot CLI or the Job).
@@ -12,18 +12,16 @@ from contextlib import contextmanager
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from contracts.settings import Settings
-from telemetry.resource import otlp_url, service_resource
+from telemetry.resource import service_resource, span_exporter
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
-_EXPORT_TIMEOUT_S = 5  # a collector that is down must not hold up shutdown for long
 
 tracer = trace.get_tracer("gitlab-copilot-agent")
 
@@ -64,8 +62,7 @@ def setup_tracing(settings: Settings, service: str) -> TracerProvider:
             _provider = _ExportingProvider(resource=service_resource(settings, service))
             _provider.sampler = _RecordWhileExported(_provider)
             if settings.otel_exporter_otlp_endpoint:
-                exporter = OTLPSpanExporter(endpoint=otlp_url(settings, "traces"), timeout=_EXPORT_TIMEOUT_S)
-                _provider.add_span_processor(BatchSpanProcessor(exporter))
+                _provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
             trace.set_tracer_provider(_provider)
         return _provider
 
@@ -84,3 +81,17 @@ def agent_run_span(kind: str, run_id: str) -> Iterator[trace.Span]:
         f"agent run {kind}", attributes={"agent.kind": kind, "agent.run_id": run_id}
     ) as span:
         yield span
+
+
+def exporting() -> bool:
+    """Whether this process's spans go anywhere (an OTLP exporter or a test's processor)."""
+    return _provider is not None and _provider.exporting
+
+
+def span_processor() -> SpanProcessor | None:
+    """The processor every finished span of this process goes through (None while nothing exports);
+    for spans made elsewhere and handed in finished (telemetry/cli_spans.py). The SDK keeps it in a
+    private attribute, stable since 1.0; without it, forwarding is skipped."""
+    if not exporting():
+        return None
+    return getattr(_provider, "_active_span_processor", None)

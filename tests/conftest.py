@@ -1,7 +1,15 @@
-"""Session-wide real servers: a Temporal dev server started here and stopped at the end."""
+"""Session-wide real servers: a Temporal dev server started here and stopped at the end.
+
+The suite runs in parallel processes (pytest-xdist, `-n auto` in pyproject.toml): a "session" is one
+worker's, so each worker starts its own Temporal dev server, model server and stand-ins on ports of
+its own (port 0). Tests must not rely on order, fixed ports or shared paths outside tmp_path; the few
+files that must run one after another on one worker (fixed ports, an expensive module fixture) are
+in SERIAL_GROUPS below. `-n 0` (or `-p no:xdist`) runs serially.
+"""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,6 +24,66 @@ from devenv.temporal_server import TemporalDevServer
 # Tests sign markers with a test key (also at collection, for parametrized bodies); a worker built
 # for a flow test adds its own key, and this process verifies with both.
 markers.use_keys([markers.derive_key("tests")])
+
+# Workers per CPU for `-n auto` (at least 2). Two per core kept both cores busier, but on a 2-core
+# machine the timing-sensitive tests (the 503-within-2-s answer, the Kubernetes executor's cancel and
+# forged-frame tests) then failed in a fresh-clone run with nothing else running (4 workers: 15 min,
+# 3 timing failures); one per core is the safer default until those tests wait on events, not clocks.
+WORKERS_PER_CPU = 1
+MAX_WORKERS = 8
+
+
+# Longest first (collection order is the order xdist hands tests out): the suite's tail is its few
+# long tests, so they start at once instead of last. The order of everything else is unchanged.
+LONG_FIRST = (
+    "tests/reliability/",
+    "tests/test_demo.py",
+    "tests/test_make_run.py",
+    "tests/flows/test_kubernetes_executor.py",
+    "tests/flows/test_review_failures.py",
+    "tests/test_manual_starts.py",
+    "tests/flows/",
+)
+
+
+# Files whose tests run on one worker, one after another: a group name per file. Not `xdist_group`
+# marks with `--dist loadgroup`: with pytest 9.2 xdist silently stops grouping by them
+# (pytest-dev/pytest-xdist#1386), so the scheduler below groups by these paths itself.
+SERIAL_GROUPS = {
+    # Temporal's and the API's default ports (7233, 8233, 8000): `make run` needs them free, and the
+    # demo prefers them.
+    "tests/test_demo.py": "default-ports",
+    "tests/test_make_run.py": "default-ports",
+    # The module's `world` fixture runs three flows; once per worker it would run up to four times.
+    "tests/reliability/test_prompt_injection.py": "prompt-injection-world",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's hook
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedLoad(LoadScopeScheduling):
+        """`--dist load` (one test at a time to whichever worker is free), except SERIAL_GROUPS."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return SERIAL_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
+
+    return GroupedLoad(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((n for n, prefix in enumerate(LONG_FIRST) if path.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):  # xdist's own override, kept working
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(2, min(MAX_WORKERS, WORKERS_PER_CPU * cpus))
 
 
 @pytest.fixture(scope="session")

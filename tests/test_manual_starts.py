@@ -41,6 +41,8 @@ CASES = [
     ("PollGitLab", ['{"since": "2026-01-01"}'], "since: Extra inputs are not permitted"),
     ("PollJira", ['{"jql": "project = X"}'], "jql: Extra inputs are not permitted"),
     ("ProjectAgentSlots", ['{"limit": "two"}'], "limit: Input should be a valid integer"),
+    ("ReviewBundle", ['{"project_id": 1, "mr_iid": 1}'], "head_sha: Field required"),
+    ("ProjectLearnings", ['{"notes": []}'], "(input): Input should be a valid list"),
 ]
 
 

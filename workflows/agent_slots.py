@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["AgentSlotHolder", "ProjectAgentSlots", "SlotsState", "slots_id"]
 
+GRANT_TOGETHER = "slots-grant-together-v1"  # workflow.patched: free slots granted in one go
 LIVENESS_EVERY = timedelta(minutes=2)
 CONTINUE_AFTER_EVENTS = 500
 IDLE_EXIT = timedelta(minutes=30)
@@ -127,13 +128,17 @@ class ProjectAgentSlots:
         self._refusals.append((requester, reason, "queue-full"))
 
     @workflow.signal
-    def release(self, requester: str, tokens: int = 0) -> None:
+    def release(self, requester: str, tokens: int = 0, unused: bool = False) -> None:
+        """`unused`: the holder asked early (while it prepared) and ran no agent in the slot (the
+        review fanned out into bundles, or was superseded): the grant does not count for the day."""
         self._events += 1
         if tokens > 0:  # the model tokens the holder's run used, for the daily token budget
             self._roll_day()
             self._tokens_today += tokens
         if requester in self._holders:
             self._holders.remove(requester)
+            if unused and self._granted_today > 0:
+                self._granted_today -= 1
         elif requester in self._waiting:
             self._waiting.remove(requester)
 
@@ -161,10 +166,11 @@ class ProjectAgentSlots:
             self._day, self._granted_today, self._tokens_today = today, 0, 0
             self._fork_reviews_today = {}
 
-    def _over_cap(self) -> str:
-        """Why no slot may be granted today ("" when one may), as the MR note says it."""
+    def _over_cap(self, pending: int = 0) -> str:
+        """Why no slot may be granted today ("" when one may), as the MR note says it. `pending`:
+        grants decided but not yet counted."""
         self._roll_day()
-        if self._daily_cap and self._granted_today >= self._daily_cap:
+        if self._daily_cap and self._granted_today + pending >= self._daily_cap:
             return (
                 f"this project reached its {self._daily_cap} agent runs for today "
                 "(AGENT_RUNS_PER_PROJECT_PER_DAY); it resets at midnight UTC"
@@ -214,17 +220,20 @@ class ProjectAgentSlots:
                 self._waiting.clear()
             if limits and self._refusals:
                 await self._send_refusals()
-            while self._waiting and len(self._holders) < self._limit:
-                if limits and self._over_cap():
-                    break
-                requester = self._next() if limits else self._waiting.popleft()
-                try:
-                    await workflow.get_external_workflow_handle(requester).signal("slot_granted")
-                except Exception:  # the requester is gone (finished, terminated): skip it
-                    workflow.logger.info("slot requester %s is gone", requester)
-                    continue
-                self._holders.append(requester)
-                self._granted_today += 1
+            if workflow.patched(GRANT_TOGETHER):
+                await self._grant_free_slots(limits)
+            else:
+                while self._waiting and len(self._holders) < self._limit:
+                    if limits and self._over_cap():
+                        break
+                    requester = self._next() if limits else self._waiting.popleft()
+                    try:
+                        await workflow.get_external_workflow_handle(requester).signal("slot_granted")
+                    except Exception:  # the requester is gone (finished, terminated): skip it
+                        workflow.logger.info("slot requester %s is gone", requester)
+                        continue
+                    self._holders.append(requester)
+                    self._granted_today += 1
             if self._holders or self._waiting:
                 idle_since = workflow.now()
             elif workflow.now() - idle_since >= IDLE_EXIT:
@@ -240,6 +249,31 @@ class ProjectAgentSlots:
                 )
             except TimeoutError:
                 await self._reclaim()
+
+    async def _grant_free_slots(self, limits: bool) -> None:
+        """Grant every free slot at once: the grants go out together, not one server round trip
+        after the other (4 free slots took 4 workflow tasks in turn; bench/bench_review_overhead.py).
+        A requester that is gone gives its slot back and the next waiting one gets it."""
+        while self._waiting and len(self._holders) < self._limit:
+            granted: list[str] = []
+            while self._waiting and len(self._holders) + len(granted) < self._limit:
+                if limits and self._over_cap(len(granted)):
+                    break
+                granted.append(self._next() if limits else self._waiting.popleft())
+            if not granted:
+                return
+            self._holders += granted
+            self._granted_today += len(granted)
+            sent = await asyncio.gather(
+                *(workflow.get_external_workflow_handle(r).signal("slot_granted") for r in granted),
+                return_exceptions=True,
+            )
+            for requester, outcome in zip(granted, sent, strict=True):
+                if isinstance(outcome, BaseException):  # finished or terminated meanwhile: skip it
+                    workflow.logger.info("slot requester %s is gone", requester)
+                    if requester in self._holders:
+                        self._holders.remove(requester)
+                        self._granted_today -= 1
 
     async def _reclaim(self) -> None:
         if not self._holders:
@@ -293,22 +327,70 @@ class AgentSlotHolder:
     async def acquire_agent_slot(self, project_id: int, fork_author: str = "") -> None:
         self._slot_granted = False
         self._slot_refused = None
+        await self._request_agent_slot(project_id, fork_author)
+        await workflow.wait_condition(lambda: self._slot_granted or self._slot_refused is not None)
+        if not self._slot_granted and self._slot_refused is not None:
+            raise SlotRefused(*self._slot_refused)
+
+    def early_agent_slot(self, project_id: int, fork_author: str = "") -> EarlySlot:
+        """Ask for a slot now and take it later (`await slot.granted()`), so the slot's round trips
+        overlap with what the run prepares meanwhile; `await slot.release()` in every case (it gives
+        the slot back unused when no agent ran in it)."""
+        self._slot_granted = False
+        self._slot_refused = None
+        request = asyncio.ensure_future(self._request_agent_slot(project_id, fork_author))
+        return EarlySlot(self, project_id, request)
+
+    async def _request_agent_slot(self, project_id: int, fork_author: str) -> None:
         await workflow.execute_activity_method(
             SlotActivities.request_slot,
             args=[project_id, workflow.info().workflow_id, *([fork_author] if fork_author else [])],
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
-        await workflow.wait_condition(lambda: self._slot_granted or self._slot_refused is not None)
-        if not self._slot_granted and self._slot_refused is not None:
-            raise SlotRefused(*self._slot_refused)
 
-    async def release_agent_slot(self, project_id: int, tokens: int = 0) -> None:
+    async def release_agent_slot(self, project_id: int, tokens: int = 0, unused: bool = False) -> None:
         # Without tokens the signal carries the one argument it always had (histories replay alike).
-        args = [workflow.info().workflow_id, *([tokens] if tokens > 0 else [])]
+        args = [workflow.info().workflow_id, *([tokens] if tokens > 0 or unused else [])]
+        if unused:
+            args.append(True)
         try:
             await workflow.get_external_workflow_handle(
                 slots_id(workflow.info().task_queue, project_id)
             ).signal("release", args=args)
         except Exception:  # the slots workflow reclaims slots of finished holders by itself
             workflow.logger.info("could not release the agent slot of project %s", project_id)
+
+
+class EarlySlot:
+    """A slot asked for ahead of the agent run (AgentSlotHolder.early_agent_slot)."""
+
+    def __init__(self, holder: AgentSlotHolder, project_id: int, request: asyncio.Future[None]) -> None:
+        self._holder = holder
+        self._project_id = project_id
+        self._request = request
+        self._released = False
+        self.used = False  # an agent ran (or started to run) in the slot
+        self.tokens = 0  # the run's model tokens, for the project's daily token budget
+
+    async def granted(self) -> None:
+        """Wait for the slot; SlotRefused when the project's limits refuse the run."""
+        holder = self._holder
+        await self._request
+        await workflow.wait_condition(lambda: holder._slot_granted or holder._slot_refused is not None)
+        if not holder._slot_granted and holder._slot_refused is not None:
+            raise SlotRefused(*holder._slot_refused)
+
+    async def release(self, *, ending: bool = False) -> None:
+        """Give the slot back (or leave the queue); once. The release waits for the request to have
+        reached the slots workflow, so it cannot overtake it and leave a slot held for a run that
+        goes on without it. `ending`: the run is being cancelled, so a request still retrying is
+        cancelled instead (a grant arriving after the run has ended finds it gone)."""
+        if self._released:
+            return
+        self._released = True
+        if ending and not self._request.done():
+            self._request.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._request
+        await self._holder.release_agent_slot(self._project_id, self.tokens, unused=not self.used)

@@ -36,6 +36,10 @@ class BadBody(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm on, the body of every answer on
+    # a kept-alive connection waited for the client's delayed ACK, 40-50 ms a request (a review's
+    # 30 GitLab calls took over a second of nothing; GitLab's nginx sets TCP_NODELAY).
+    disable_nagle_algorithm = True
     standin: GitLabStandIn  # set on the per-server subclass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -90,6 +94,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        if status == 204:
+            # No Content: no body and no Content-Type, as GitLab answers (clients parse nothing).
+            self._send(status, b"", list((headers or {}).items()))
+            return
         if isinstance(payload, bytes):
             content, ctype = payload, "text/plain; charset=utf-8"
         else:
@@ -98,15 +106,21 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, content, [("Content-Type", ctype), *(headers or {}).items()])
 
     def _record(self, status: int, user: User | None) -> None:
+        """Log the request before its answer is sent: a client that has its answer finds it logged."""
         path = urlsplit(self.path).path
+        received = getattr(self, "_received", 0.0)
         with self.standin.store.lock:
             chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-            record = RequestRecord(self.command, path, status, user.username if user else None, chunked)
+            record = RequestRecord(
+                self.command, path, status, user.username if user else None, chunked,
+                at=received, seconds=time.monotonic() - received if received else 0.0,
+            )  # fmt: skip
             self.standin.requests.append(record)
 
     # --- dispatch -----------------------------------------------------------------------------
 
     def _handle(self) -> None:
+        self._received = time.monotonic()
         path = urlsplit(self.path).path
         git = GIT_ROUTE.match(path)
         if git and git.group(2) in SERVICES:
@@ -115,8 +129,8 @@ class Handler(BaseHTTPRequestHandler):
             self._handle_rest(path)
         else:
             self.close_connection = True  # body (if any) left unread
-            self._send_json(404, {"error": "404 Not Found"})
             self._record(404, None)
+            self._send_json(404, {"error": "404 Not Found"})
 
     def _token_user(self) -> User | None:
         token = self.headers.get("PRIVATE-TOKEN")
@@ -151,42 +165,42 @@ class Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.lose_reply:
                 self._lose_reply(fault, user)
                 return
-            self._send_json(status, payload, headers)
             self._record(status, user)
+            self._send_json(status, payload, headers)
         except _FaultResponse as exc:
-            self._send_json(exc.status, {"message": f"{exc.status} Injected fault"}, exc.headers)
             self._record(exc.status, user)
+            self._send_json(exc.status, {"message": f"{exc.status} Injected fault"}, exc.headers)
         except ApiError as exc:
             extra = {"WWW-Authenticate": 'Bearer realm="GitLab"'} if exc.status == 401 else {}
-            self._send_json(exc.status, exc.body, extra)
             self._record(exc.status, user)
+            self._send_json(exc.status, exc.body, extra)
         except BodyTooLarge:
             self.close_connection = True
-            self._send_json(413, {"message": "413 Request Entity Too Large"})
             self._record(413, user)
+            self._send_json(413, {"message": "413 Request Entity Too Large"})
         except BadBody as exc:
             self.close_connection = True
-            self._send_json(400, {"message": f"400 Bad request - {exc}"})
             self._record(400, user)
+            self._send_json(400, {"message": f"400 Bad request - {exc}"})
 
     def _lose_reply(self, fault: Fault, user: User | None) -> None:
         """The request took effect; the client gets `fault.status`, or a closed connection."""
         if fault.status is None:
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
             self._record(0, user)
+            self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self._send_json(fault.status, {"message": f"{fault.status} Injected fault"}, _retry_after(fault))
         self._record(fault.status, user)
+        self._send_json(fault.status, {"message": f"{fault.status} Injected fault"}, _retry_after(fault))
 
     def _lose_git_reply(self, fault: Fault, user: User | None) -> None:
         if fault.status is None:
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
             self._record(0, user)
+            self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self._send(fault.status, b"Injected fault\n", list(_retry_after(fault).items()))
         self._record(fault.status, user)
+        self._send(fault.status, b"Injected fault\n", list(_retry_after(fault).items()))
 
     def _basic_user(self) -> User | None:
         auth = self.headers.get("Authorization", "")
@@ -207,19 +221,19 @@ class Handler(BaseHTTPRequestHandler):
             # The body stays unread, so this connection cannot be reused.
             self.close_connection = True
         if user is None:
-            self._send(401, b"HTTP Basic: Access denied\n", [("WWW-Authenticate", 'Basic realm="GitLab"')])
             self._record(401, None)
+            self._send(401, b"HTTP Basic: Access denied\n", [("WWW-Authenticate", 'Basic realm="GitLab"')])
             return
         if project is None:
-            self._send(404, b"The project you were looking for could not be found.\n", [])
             self._record(404, user)
+            self._send(404, b"The project you were looking for could not be found.\n", [])
             return
         try:
             body = self._read_body(MAX_GIT_BODY)
         except (BodyTooLarge, BadBody) as exc:
             self.close_connection = True
-            self._send(413 if isinstance(exc, BodyTooLarge) else 400, b"bad request body\n", [])
             self._record(413 if isinstance(exc, BodyTooLarge) else 400, user)
+            self._send(413 if isinstance(exc, BodyTooLarge) else 400, b"bad request body\n", [])
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         pushing = service == "/git-receive-pack"
@@ -227,8 +241,8 @@ class Handler(BaseHTTPRequestHandler):
         # applied, or applied and its reply lost.
         fault = self.standin.faults.next_fault(urlsplit(self.path).path, self.command, targeted_only=True)
         if fault is not None and fault.status is not None and not fault.lose_reply:
-            self._send(fault.status, b"Injected fault\n", list(_retry_after(fault).items()))
             self._record(fault.status, user)
+            self._send(fault.status, b"Injected fault\n", list(_retry_after(fault).items()))
             return
         if pushing:
             self.standin.push_lock.acquire()
@@ -248,8 +262,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.lose_reply:
             self._lose_git_reply(fault, user)
             return
-        self._send(response.status, response.body, response.headers)
         self._record(response.status, user)
+        self._send(response.status, response.body, response.headers)
 
 
 class _FaultResponse(Exception):

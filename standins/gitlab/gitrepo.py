@@ -107,6 +107,10 @@ class BareRepo:
         out = self.text("for-each-ref", "--format=%(refname:strip=2) %(objectname)", "refs/heads/")
         return dict(line.rsplit(" ", 1) for line in out.splitlines() if line)
 
+    def branches_containing(self, sha: str) -> list[str]:
+        out = self.text("for-each-ref", "--contains", sha, "--format=%(refname:strip=2)", "refs/heads/")
+        return [line for line in out.splitlines() if line]
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
             self.git("merge-base", "--is-ancestor", older, newer)

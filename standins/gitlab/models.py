@@ -70,6 +70,7 @@ class Project:
     members: dict[int, int] = field(default_factory=dict)  # user id -> access level
     created_at: str = field(default_factory=now_iso)
     protected: list[ProtectedBranch] = field(default_factory=list)
+    statuses: list[CommitStatus] = field(default_factory=list)  # oldest first
 
     @property
     def name(self) -> str:
@@ -119,6 +120,48 @@ class Note:
 
 
 @dataclass
+class DraftNote:
+    """A pending comment of one user (GitLab's draft_notes): only its author sees it until published."""
+
+    id: int
+    author: User
+    note: str
+    position: dict[str, Any] | None = None
+    discussion_id: str | None = None  # in_reply_to_discussion_id: a reply in that thread
+    resolve_discussion: bool = False
+    commit_id: str | None = None
+
+
+@dataclass
+class CommitStatus:
+    """One external status of a commit (GitLab's GenericCommitStatus)."""
+
+    id: int
+    sha: str
+    ref: str | None
+    name: str
+    status: str  # created, pending, running, success, failed, canceled, skipped
+    author: User
+    description: str | None = None
+    target_url: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What GitLab would e-mail the MR's participants: one per note written directly, one per
+    published review (bulk publish), however many notes the review holds."""
+
+    kind: str  # "note" or "review"
+    project: str
+    mr_iid: int
+    author: str
+    notes: int
+
+
+@dataclass
 class Discussion:
     id: str
     individual_note: bool
@@ -141,9 +184,11 @@ class MergeRequest:
     versions: list[Version] = field(default_factory=list)  # oldest first
     discussions: list[Discussion] = field(default_factory=list)
     awards: list[AwardEmoji] = field(default_factory=list)
+    drafts: list[DraftNote] = field(default_factory=list)
     # A fork MR: the fork's project ID (its commits still live in `project`'s repository, as GitLab
     # keeps them under refs/merge-requests/<iid>/head); None for an MR from the project itself.
     fork_project_id: int | None = None
+    merged_at: str | None = None
 
     @property
     def draft(self) -> bool:
@@ -167,6 +212,8 @@ class RequestRecord:
     status: int
     user: str | None
     chunked: bool = False  # request body came with Transfer-Encoding: chunked
+    at: float = 0.0  # time.monotonic() when the request line arrived (timing a flow: bench/)
+    seconds: float = 0.0  # from then until the answer was ready to send
 
 
 @dataclass(frozen=True)

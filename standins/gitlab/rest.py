@@ -479,6 +479,85 @@ def delete_note(ctx: Ctx) -> Result:
     return 204, None
 
 
+# --- draft notes (a review published as one batch) -----------------------------------------------
+
+
+@route("GET", MR + "/draft_notes")
+def list_drafts(ctx: Ctx) -> Result:
+    mr = ctx.mr()
+    return ctx.page([ser.draft_note(d, mr) for d in ctx.store.drafts_of(mr, ctx.user)])
+
+
+@route("POST", MR + "/draft_notes")
+def create_draft(ctx: Ctx) -> Result:
+    mr = ctx.mr()
+    resolve = as_bool(ctx.param("resolve_discussion", False))
+    if resolve is None:
+        raise ApiError(400, "resolve_discussion is invalid", key="error")
+    draft = ctx.store.create_draft(
+        mr, ctx.user, ctx.required("note"),
+        position=ctx.param("position"), in_reply_to=ctx.param("in_reply_to_discussion_id"),
+        resolve_discussion=resolve, commit_id=ctx.param("commit_id"),
+    )  # fmt: skip
+    return 201, ser.draft_note(draft, mr)
+
+
+@route("POST", MR + "/draft_notes/bulk_publish")
+def bulk_publish_drafts(ctx: Ctx) -> Result:
+    note = ctx.param("note")
+    ctx.store.bulk_publish(ctx.mr(), ctx.user, note if isinstance(note, str) and note else None)
+    return 204, None
+
+
+@route("GET", MR + "/draft_notes/:seg")
+def get_draft(ctx: Ctx) -> Result:
+    mr = ctx.mr()
+    return 200, ser.draft_note(ctx.store.draft(mr, ctx.user, as_int(ctx.args[2], "draft_note_id")), mr)
+
+
+@route("PUT", MR + "/draft_notes/:seg")
+def update_draft(ctx: Ctx) -> Result:
+    mr = ctx.mr()
+    draft_id = as_int(ctx.args[2], "draft_note_id")
+    draft = ctx.store.update_draft(mr, ctx.user, draft_id, ctx.param("note"), ctx.param("position"))
+    return 200, ser.draft_note(draft, mr)
+
+
+@route("DELETE", MR + "/draft_notes/:seg")
+def delete_draft(ctx: Ctx) -> Result:
+    ctx.store.delete_draft(ctx.mr(), ctx.user, as_int(ctx.args[2], "draft_note_id"))
+    return 204, None
+
+
+@route("PUT", MR + "/draft_notes/:seg/publish")
+def publish_draft(ctx: Ctx) -> Result:
+    ctx.store.publish_draft(ctx.mr(), ctx.user, as_int(ctx.args[2], "draft_note_id"))
+    return 204, None
+
+
+# --- commit statuses --------------------------------------------------------------------------
+
+
+@route("POST", "/projects/:seg/statuses/:seg")
+def set_commit_status(ctx: Ctx) -> Result:
+    name = ctx.param("name") or ctx.param("context")
+    status, found = ctx.store.set_commit_status(
+        ctx.project(), ctx.user, unquote(ctx.args[1]), ctx.required("state"),
+        name=name, ref=ctx.param("ref"), description=ctx.param("description"),
+        target_url=ctx.param("target_url"),
+    )  # fmt: skip
+    return status, ser.commit_status(found)
+
+
+@route("GET", "/projects/:seg/repository/commits/:seg/statuses")
+def list_commit_statuses(ctx: Ctx) -> Result:
+    all_ = as_bool(ctx.param("all", False))
+    statuses = ctx.store.commit_statuses(
+        ctx.project(), unquote(ctx.args[1]), ref=ctx.param("ref"), name=ctx.param("name"), all_=bool(all_)
+    )
+    return ctx.page([ser.commit_status(s) for s in statuses])
+
+
 # --- award emoji ------------------------------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ from standins.gitlab.gitrepo import CommitInfo
 from standins.gitlab.models import (
     AccessEntry,
     AwardEmoji,
+    CommitStatus,
     Discussion,
+    DraftNote,
     MergeRequest,
     Note,
     Project,
@@ -76,7 +78,7 @@ def merge_request(mr: MergeRequest, base_url: str) -> dict[str, Any]:
         "state": mr.state,
         "created_at": mr.created_at,
         "updated_at": mr.updated_at,
-        "merged_at": None,
+        "merged_at": mr.merged_at,
         "closed_at": None,
         "target_branch": mr.target_branch,
         "source_branch": mr.source_branch,
@@ -222,4 +224,41 @@ def protected_branch(rule: ProtectedBranch, store: Any) -> dict[str, Any]:
         "allow_force_push": rule.allow_force_push,
         "code_owner_approval_required": False,
         "inherited": False,
+    }
+
+
+def draft_note(d: DraftNote, mr: MergeRequest) -> dict[str, Any]:
+    empty = {
+        "base_sha": None, "start_sha": None, "head_sha": None, "old_path": None, "new_path": None,
+        "position_type": "text", "old_line": None, "new_line": None, "line_range": None,
+    }  # fmt: skip
+    return {
+        "id": d.id,
+        "author_id": d.author.id,
+        "merge_request_id": mr.id,
+        "resolve_discussion": d.resolve_discussion,
+        "discussion_id": d.discussion_id,
+        "note": d.note,
+        "commit_id": d.commit_id,
+        "line_code": None,
+        "position": {**empty, **(d.position or {})},
+    }
+
+
+def commit_status(s: CommitStatus) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "sha": s.sha,
+        "ref": s.ref,
+        "status": s.status,
+        "name": s.name,
+        "target_url": s.target_url,
+        "description": s.description,
+        "created_at": s.created_at,
+        "started_at": s.started_at,
+        "finished_at": s.finished_at,
+        "allow_failure": False,
+        "coverage": None,
+        "pipeline_id": None,
+        "author": s.author.ref(),
     }

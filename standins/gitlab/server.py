@@ -17,6 +17,7 @@ from standins.gitlab.models import (
     Group,
     MergeRequest,
     Note,
+    Notification,
     Project,
     ProtectedBranch,
     PushRecord,
@@ -220,6 +221,10 @@ class GitLabStandIn:
     def mr(self, project: str | int | Project, iid: int) -> MergeRequest:
         return self.store.mr(self.store.project(project), iid)
 
+    def merge_mr(self, project: str | int | Project, iid: int) -> MergeRequest:
+        """Mark the MR merged (see GitLabStore.mark_merged)."""
+        return self.store.mark_merged(self.mr(project, iid))
+
     def mr_json(self, project: str | int | Project, iid: int) -> dict[str, Any]:
         return ser.merge_request(self.mr(project, iid), self.url)
 
@@ -239,6 +244,25 @@ class GitLabStandIn:
         target = self.store.note(mr, note_id) if note_id is not None else mr
         with self.store.lock:
             return list(target.awards)
+
+    def drafts(self, project: str | int | Project, iid: int) -> list[dict[str, Any]]:
+        """Every user's pending draft notes on the MR (what only their authors can list)."""
+        mr = self.mr(project, iid)
+        with self.store.lock:
+            return [{**ser.draft_note(d, mr), "author": d.author.username} for d in mr.drafts]
+
+    def notifications(self, project: str | int | Project, iid: int) -> list[Notification]:
+        """What GitLab would have e-mailed about the MR: one per direct note, one per published review."""
+        path = self.store.project(project).path_with_namespace
+        with self.store.lock:
+            return [n for n in self.store.notifications if (n.project, n.mr_iid) == (path, iid)]
+
+    def commit_statuses(
+        self, project: str | int | Project, sha: str, *, all_: bool = True
+    ) -> list[dict[str, Any]]:
+        """The commit's statuses, oldest first (`all_`: with the ones a later status replaced)."""
+        found = self.store.commit_statuses(self.store.project(project), sha, ref=None, name=None, all_=all_)
+        return [ser.commit_status(s) for s in found]
 
     def branch_sha(self, project: str | int | Project, branch: str) -> str | None:
         return self.store.project(project).repo.branch_sha(branch)

@@ -18,6 +18,7 @@ from standins.gitlab.models import (
     Group,
     MergeRequest,
     Note,
+    Notification,
     Project,
     ProtectedBranch,
     PushRecord,
@@ -28,6 +29,7 @@ from standins.gitlab.models import (
 )
 from standins.gitlab.positions import FileDiff, PositionError, VersionRefs, validate_position
 from standins.gitlab.quick_actions import QuickActionRecord, extract
+from standins.gitlab.review_state import ReviewState
 from standins.gitlab.webhooks import WebhookSender
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -41,7 +43,7 @@ def check_project_path(path: str) -> None:
         raise ValueError(f"invalid project path {path!r}: want 'group/name' of [A-Za-z0-9_.-] segments")
 
 
-class Store:
+class Store(ReviewState):
     def __init__(self, root: Path) -> None:
         self.lock = threading.RLock()
         self.repos_root = root / "repos"
@@ -51,6 +53,7 @@ class Store:
         self.mrs: dict[tuple[int, int], MergeRequest] = {}
         self.push_log: list[PushRecord] = []
         self.quick_actions: list[QuickActionRecord] = []
+        self.notifications: list[Notification] = []
         self.groups: dict[int, Group] = {}
         self.hooks = WebhookSender()
         self._ids: dict[str, int] = {}
@@ -356,6 +359,16 @@ class Store:
             )
             return mr
 
+    def mark_merged(self, mr: MergeRequest) -> MergeRequest:
+        """Record that the MR was merged (state and time, as a merge by a human leaves them); the
+        repository is not changed: what tests need is the merged MR as the API shows it."""
+        with self.lock:
+            if mr.state != "opened":
+                raise ApiError(405, "Method Not Allowed")
+            mr.state, mr.merged_at = "merged", now_iso()
+            mr.updated_at = mr.merged_at
+            return mr
+
     def version_refs(self, mr: MergeRequest) -> list[VersionRefs]:
         return [VersionRefs(v.base_sha, v.start_sha, v.head_sha, v.files) for v in reversed(mr.versions)]
 
@@ -371,8 +384,20 @@ class Store:
             position=position,
         )  # fmt: skip
 
+    def _notify(self, kind: str, mr: MergeRequest, author: User, notes: int) -> None:
+        self.notifications.append(
+            Notification(kind, mr.project.path_with_namespace, mr.iid, author.username, notes)
+        )
+
     def create_discussion(
-        self, mr: MergeRequest, author: User, body: str, position: dict[str, Any] | None, *, individual: bool
+        self,
+        mr: MergeRequest,
+        author: User,
+        body: str,
+        position: dict[str, Any] | None,
+        *,
+        individual: bool,
+        notify: bool = True,
     ) -> Discussion:
         with self.lock:
             if position is not None:
@@ -390,6 +415,8 @@ class Store:
             self._record_quick_actions("note" if individual else "discussion", mr, author, note.body)
             mr.updated_at = note.created_at
             self.hooks.send("Note Hook", hookpayloads.note_hook(mr, note, self.base_url))
+            if notify:
+                self._notify("note", mr, author, 1)
             return discussion
 
     def discussion(self, mr: MergeRequest, discussion_id: str) -> Discussion:
@@ -399,7 +426,9 @@ class Store:
             raise not_found("Discussion")
         return found
 
-    def reply(self, mr: MergeRequest, discussion_id: str, author: User, body: str) -> Note:
+    def reply(
+        self, mr: MergeRequest, discussion_id: str, author: User, body: str, *, notify: bool = True
+    ) -> Note:
         with self.lock:
             discussion = self.discussion(mr, discussion_id)
             first = discussion.notes[0]
@@ -414,6 +443,8 @@ class Store:
             self._record_quick_actions("reply", mr, author, note.body)
             mr.updated_at = note.created_at
             self.hooks.send("Note Hook", hookpayloads.note_hook(mr, note, self.base_url))
+            if notify:
+                self._notify("note", mr, author, 1)
             return note
 
     def resolve(self, mr: MergeRequest, discussion_id: str, actor: User, resolved: bool) -> Discussion:

@@ -127,6 +127,64 @@ def project(store: JiraStore, request: Request, _cap: int) -> Response:
     return 200, render.project(found, request.base, request.version)
 
 
+_ROLE_IDS = {"Administrators": "10002", "Developers": "10001", "Users": "10000"}
+
+
+def _role_id(name: str) -> str:
+    return _ROLE_IDS.get(name) or str(10100 + int(hashlib.sha256(name.encode()).hexdigest()[:4], 16))
+
+
+def group(store: JiraStore, request: Request, _cap: int) -> Response:
+    name = request.arg("groupname")
+    members = store.group_members(str(name or ""))
+    if members is None:
+        raise JiraApiError(404, [f"The group '{name}' does not exist."])
+    items = [render.user(who, request.base, request.version) for who in members]
+    return 200, {
+        "name": name,
+        "self": f"{request.base}/rest/api/{request.version}/group?groupname={name}",
+        "users": {"size": len(items), "items": items, "max-results": 50, "start-index": 0,
+                  "end-index": max(len(items) - 1, 0)},
+    }  # fmt: skip
+
+
+def _project_or_404(store: JiraStore, key: str) -> Any:
+    found = store.project(key)
+    if found is None:
+        raise JiraApiError(404, [f"No project could be found with key '{key}'."])
+    return found
+
+
+def project_roles(store: JiraStore, request: Request, _cap: int) -> Response:
+    owner = _project_or_404(store, request.params["project"])
+    base = f"{request.base}/rest/api/{request.version}/project/{owner.id}/role"
+    return 200, {name: f"{base}/{_role_id(name)}" for name in store.project_roles(owner.key)}
+
+
+def project_role(store: JiraStore, request: Request, _cap: int) -> Response:
+    owner = _project_or_404(store, request.params["project"])
+    roles = store.project_roles(owner.key)
+    name = next((n for n in roles if _role_id(n) == request.params["role"]), None)
+    if name is None:
+        raise JiraApiError(404, [f"No role could be found with id '{request.params['role']}'."])
+    actors = [
+        {
+            "id": index + 1,
+            "displayName": who.display_name,
+            "type": "atlassian-user-role-actor",
+            "name": who.account_id,
+            "actorUser": {"accountId": who.account_id},
+        }
+        for index, who in enumerate(roles[name])
+    ]
+    return 200, {
+        "self": f"{request.base}/rest/api/{request.version}/project/{owner.id}/role/{_role_id(name)}",
+        "name": name,
+        "id": int(_role_id(name)),
+        "actors": actors,
+    }
+
+
 # --- search --------------------------------------------------------------------------------------------
 
 
@@ -397,6 +455,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"field"), fields),
     ("GET", re.compile(r"project"), projects),
     ("GET", re.compile(r"project/(?P<project>[^/]+)"), project),
+    ("GET", re.compile(r"project/(?P<project>[^/]+)/role"), project_roles),
+    ("GET", re.compile(r"project/(?P<project>[^/]+)/role/(?P<role>[^/]+)"), project_role),
+    ("GET", re.compile(r"group"), group),
     ("GET", re.compile(r"search"), search),
     ("POST", re.compile(r"search"), search),
     ("GET", re.compile(r"search/jql"), search_jql),

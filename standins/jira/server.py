@@ -1,4 +1,5 @@
-"""`JiraStandIn`: a stateful fake Jira Cloud on 127.0.0.1 for the real `jira` client library.
+"""`JiraStandIn`: a stateful fake Jira (Cloud, or Server/Data Center) on 127.0.0.1 for the real
+`jira` client library.
 
     with JiraStandIn() as jira_server:
         jira_server.add_account("agent@example.com", "token")
@@ -7,7 +8,9 @@
         client = JIRA(server=jira_server.url, basic_auth=("agent@example.com", "token"))
 
 HTTP contract: paths under /rest/api/2, /rest/api/3 and /rest/api/latest (served as 2); v3 bodies are
-ADF. Authentication is Basic (email:token) or Bearer (token); without credentials only serverInfo
+ADF. `deployment_type="Server"` is Jira Server / Data Center as the service meets it: REST v2 only
+(every /rest/api/3 path and the Cloud-only `search/jql` answer 404), bodies are wiki-markup strings
+(an ADF document is refused, also by `create_issue`), and users have a `name`, no `accountId`. Authentication is Basic (email:token) or Bearer (token); without credentials only serverInfo
 answers, wrong credentials get 401 everywhere. Errors use Jira's shape
 `{"errorMessages": [...], "errors": {...}}`: malformed JSON 400, bodies over `MAX_BODY_BYTES` 413,
 unknown issue 404, unknown route 404, wrong method 405, a bug in the stand-in 500 (never a dead thread).
@@ -119,8 +122,24 @@ class JiraStandIn:
     def add_account(self, email: str, token: str, display_name: str | None = None) -> Account:
         return self.store.add_account(email, token, display_name)
 
+    @property
+    def cloud(self) -> bool:
+        return self.deployment_type == "Cloud"
+
     def add_project(self, key: str, name: str) -> None:
         self.store.add_project(key, name)
+
+    def add_group_member(self, group: str, email: str) -> None:
+        self.store.add_group_member(group, email)
+
+    def add_role_member(self, project: str, role: str, email: str) -> None:
+        """Put an account in a project role (every project has Administrators, Developers, Users)."""
+        self.store.add_role_member(project, role, email)
+
+    def comment_as(self, key: str, body: Body, email: str) -> Comment:
+        """A comment written by a person (an account added with `add_account`)."""
+        self._check_body(body)
+        return self.store.add_comment(key, body, self.store.account(email).user)
 
     def add_workflow(
         self,
@@ -141,7 +160,13 @@ class JiraStandIn:
         **extra: Any,
     ) -> str:
         """Create an issue as a person would; `status` defaults to the workflow's first status."""
+        if description_adf_or_text is not None:
+            self._check_body(description_adf_or_text)
         return self.store.create_issue(project, summary, description_adf_or_text, status, labels, **extra)
+
+    def _check_body(self, body: Body) -> None:
+        if not self.cloud and not isinstance(body, str):
+            raise ValueError("Jira Server/Data Center stores wiki markup (a str), not an ADF document")
 
     def set_status(self, key: str, status: str) -> None:
         self.store.set_status(key, status)
@@ -313,6 +338,10 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             raise JiraApiError(404, [f"null for uri: {self.standin.url}{path}"])
         version = "3" if match["version"] == "3" else "2"
+        cloud = self.standin.cloud
+        if not cloud and (version == "3" or match["rest"].rstrip("/") == "search/jql"):
+            # Server/DC has no REST v3 and no enhanced search: its answer is a plain 404.
+            raise JiraApiError(404, [f"null for uri: {self.standin.url}{path}"])
         request = routes.Request(self.command, match["rest"], version, query, body, account, self.standin.url)
         if request.path == "serverInfo" and self.command == "GET":
             return routes.server_info(self.standin.store, request, self.standin.deployment_type)
@@ -324,7 +353,8 @@ class _Handler(BaseHTTPRequestHandler):
             path_matched = True
             if method == self.command:
                 request.params = found.groupdict()
-                return handler(self.standin.store, request, self.standin.max_results_cap)
+                status, payload = handler(self.standin.store, request, self.standin.max_results_cap)
+                return status, payload if cloud else _server_users(payload)
         if path_matched or request.path == "serverInfo":
             raise JiraApiError(405, [f"Method {self.command} is not allowed for {path}."])
         raise JiraApiError(404, [f"null for uri: {self.standin.url}{path}"])
@@ -342,6 +372,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data:
             self.wfile.write(data)
+
+
+def _server_users(payload: Any) -> Any:
+    """Server/DC shapes of user objects: `name` and `key`, no Cloud `accountId` (iterative walk)."""
+    stack = [payload]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "accountId" in node:
+                name = node.pop("accountId")
+                node.pop("accountType", None)
+                node.setdefault("name", name)
+                node.setdefault("key", name)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return payload
 
 
 def _parse_json(raw: bytes) -> Any:

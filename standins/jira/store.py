@@ -76,6 +76,8 @@ class JiraStore:
         self._next_link_id = 10001
         self._transition_log: list[TransitionRecord] = []
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._groups: dict[str, list[str]] = {}  # group name -> account e-mails
+        self._roles: dict[str, dict[str, list[str]]] = {}  # project -> role name -> account e-mails
         self.add_workflow(DEFAULT_STATUSES, DEFAULT_TRANSITIONS)
 
     def now(self) -> datetime:
@@ -101,6 +103,45 @@ class JiraStore:
     def account_by_bearer(self, token: str) -> Account | None:
         with self._lock:
             return next((a for a in self._accounts if a.token == token), None)
+
+    def account(self, email: str) -> Account:
+        with self._lock:
+            found = next((a for a in self._accounts if a.user.email == email), None)
+            if found is None:
+                raise ValueError(f"unknown account {email!r}; add_account first")
+            return found
+
+    # --- groups and project roles (who may approve) ------------------------------------------------------
+
+    def add_group_member(self, group: str, email: str) -> None:
+        self.account(email)
+        with self._lock:
+            members = self._groups.setdefault(group, [])
+            if email not in members:
+                members.append(email)
+
+    def group_members(self, group: str) -> list[User] | None:
+        """None for an unknown group (Jira answers 404)."""
+        with self._lock:
+            if group not in self._groups:
+                return None
+            return [self.account(email).user for email in self._groups[group]]
+
+    def add_role_member(self, project: str, role: str, email: str) -> None:
+        self.account(email)
+        with self._lock:
+            if project not in self._projects:
+                raise ValueError(f"unknown project {project!r}")
+            members = self._roles.setdefault(project, {}).setdefault(role, [])
+            if email not in members:
+                members.append(email)
+
+    def project_roles(self, project: str) -> dict[str, list[User]]:
+        """Every project has Administrators, Developers and Users (possibly empty), as in Jira."""
+        with self._lock:
+            named = {role: [] for role in ("Administrators", "Developers", "Users")}
+            named.update(self._roles.get(project, {}))
+            return {role: [self.account(e).user for e in emails] for role, emails in named.items()}
 
     # --- projects and workflows -----------------------------------------------------------------------
 

@@ -71,6 +71,9 @@ def _int_param(query: dict[str, str], name: str, minimum: int) -> int | None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: without TCP_NODELAY every answer on a kept-alive
+    # connection waits ~40 ms for the client's delayed ACK (the API server's Go stack sets it).
+    disable_nagle_algorithm = True
     server: StandinServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name

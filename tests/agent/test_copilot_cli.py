@@ -81,6 +81,25 @@ async def test_review_returns_validated_findings(model_server: ModelServer, make
     }
 
 
+async def test_azure_openai_v1_review_through_the_proxy(model_server: ModelServer, make_run: MakeRun) -> None:
+    """COPILOT_PROVIDER_TYPE=azure with the resource's endpoint as base URL: the CLI speaks Azure
+    OpenAI's v1 API (`/openai/v1/...`, key in `api-key`; no api-version: the seed's 2024-10-21 was
+    for the older deployments path), through the sandbox's model proxy, which swaps in the key."""
+    model_server.brain = ScriptedBrain().when(
+        Reply.call("reviewer-report_finding", FINDING),
+        Reply.call("reviewer-finish_review", summary="Azure review."),
+        Reply.text("Review done."),
+        prompt_contains="Review on Azure",
+    )
+    outcome = await run_copilot(
+        make_run("Review on Azure", provider_type="azure", provider_base_url=model_server.root_url)
+    )
+
+    assert outcome.findings == [Finding(**FINDING)] and outcome.summary == "Azure review."
+    paths = {r.path for r in model_server.completions()}
+    assert paths == {"/openai/v1/chat/completions"}
+
+
 async def test_invalid_finding_is_refused_and_the_corrected_call_accepted(
     model_server: ModelServer, make_run: MakeRun
 ) -> None:
@@ -238,9 +257,40 @@ async def test_review_without_finish_is_no_result_and_keeps_reports(
         prompt_contains="Review",
     )
     with pytest.raises(AgentNoResult, match="finish_review") as raised:
-        await run_copilot(make_run("Review"))
+        await run_copilot(make_run("Review", follow_ups=0))
     assert raised.value.reports == [Finding(**FINDING)]
     assert raised.value.final_message == "Forgot to finish."
+
+
+async def test_a_run_that_forgets_its_report_gets_a_follow_up_in_the_same_session(
+    model_server: ModelServer, make_run: MakeRun
+) -> None:
+    # The scripted brain reports a finding, then stops without finish_review; the follow-up finishes.
+    model_server.brain = ScriptedBrain().when(
+        Reply.call("reviewer-report_finding", FINDING),
+        Reply.text("Forgot to finish."),
+        Reply.call("reviewer-finish_review", summary="Finished after the nudge."),
+        prompt_contains="Review",
+    )
+    outcome = await run_copilot(make_run("Review the change"))
+    assert outcome.summary == "Finished after the nudge." and outcome.follow_ups == 1
+    assert outcome.findings == [Finding(**FINDING)]  # what the first send reported is kept
+    last = model_server.completions()[-1]
+    users = [m for m in last.messages if m["role"] == "user"]
+    # the same session: the first prompt, the model's earlier turns and the follow-up, in order
+    assert "Review the change" in str(users[0]["content"])
+    assert "You stopped without calling `reviewer-finish_review`" in str(users[-1]["content"])
+    assert any(m["role"] == "assistant" and m.get("content") == "Forgot to finish." for m in last.messages)
+
+
+async def test_after_two_follow_ups_without_the_report_the_run_has_no_result(
+    model_server: ModelServer, make_run: MakeRun
+) -> None:
+    model_server.brain = ScriptedBrain(default="I will not.")
+    with pytest.raises(AgentNoResult, match="2 follow-up messages"):
+        await run_copilot(make_run("Review"))
+    follow_ups = [r for r in model_server.completions() if "You stopped without calling" in str(r.messages)]
+    assert len(follow_ups) == 2
 
 
 async def test_prompt_larger_than_argv_limit_is_passed_on_stdin(

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
 
@@ -97,7 +103,7 @@ async def test_token_and_byte_budgets_end_a_lease_with_a_clear_error(provider):
         first = await http.post("/chat/completions", json=BODY, headers=auth)
         second = await http.post("/chat/completions", json=BODY, headers=auth)
     assert first.status_code == 200 and lease.spent.tokens > 5  # the usage chunk was counted
-    assert second.status_code == 429
+    assert second.status_code == 403
     assert second.json()["error"]["message"].startswith("lease budget exceeded:")
     assert "MODEL_PROXY_MAX_TOKENS=5" in second.json()["error"]["message"]
     assert len(provider.requests) == 1
@@ -107,7 +113,7 @@ async def test_token_and_byte_budgets_end_a_lease_with_a_clear_error(provider):
         auth = {"Authorization": f"Bearer {lease.token}"}
         await http.post("/chat/completions", json=BODY, headers=auth)
         over = await http.post("/chat/completions", json=BODY, headers=auth)
-    assert over.status_code == 429 and "MODEL_PROXY_MAX_BYTES=100" in over.json()["error"]["message"]
+    assert over.status_code == 403 and "MODEL_PROXY_MAX_BYTES=100" in over.json()["error"]["message"]
 
 
 async def test_a_silent_provider_is_a_504_naming_the_idle_timeout(provider):
@@ -119,6 +125,31 @@ async def test_a_silent_provider_is_a_504_naming_the_idle_timeout(provider):
         )
     assert response.status_code == 504
     assert "MODEL_PROXY_IDLE_TIMEOUT" in response.json()["error"]["message"]
+
+
+async def test_a_caller_that_hangs_up_drops_its_provider_request(provider):
+    """A run killed mid-answer (cancelled, its sandbox or Job gone) closes its connection; the proxy
+    drops the provider's request with it instead of waiting out an answer nobody reads."""
+    provider.stall_next(1, 30)
+    proxy = ModelProxy(provider.base_url, REAL_KEY)
+    async with proxy.lease() as lease, httpx.AsyncClient(base_url=proxy.base_url, timeout=60) as http:
+        call = asyncio.ensure_future(
+            http.post("/chat/completions", json=BODY, headers={"Authorization": f"Bearer {lease.token}"})
+        )
+        for _ in range(200):
+            if provider.stalls_begun:
+                break
+            await asyncio.sleep(0.02)
+        assert provider.stalls_begun == 1
+        call.cancel()  # the caller goes away, as a killed CLI does
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        for _ in range(150):
+            if provider.stalls_dropped:
+                break
+            await asyncio.sleep(0.02)
+    assert provider.stalls_dropped == 1, "the provider's request outlived its caller"
+    assert provider.requests == []  # it never got as far as an answer
 
 
 async def test_a_lease_socket_exists_only_while_the_lease_does(provider):
@@ -133,3 +164,63 @@ async def test_a_lease_socket_exists_only_while_the_lease_does(provider):
         assert response.status_code == 200
         socket_path = lease.socket
     assert not socket_path.exists()
+
+
+async def _lingering_provider() -> tuple[object, str]:
+    """A provider that sends `data: [DONE]` and then takes a moment to end its stream, as real
+    ones do (usage chunks, keep-alive): the CLI has closed its side by then."""
+    from aiohttp import web
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\ndata: [DONE]\n\n')
+        await asyncio.sleep(0.3)
+        # The proxy drops this request once the CLI has hung up (handler cancellation): a remote
+        # provider does not log into ours, so this one keeps quiet about it too.
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/v1"
+
+
+async def test_a_client_closing_a_finished_stream_is_not_an_error(caplog):
+    """The CLI closes its connection once it has read `data: [DONE]`, often before the proxy has
+    written the stream's end: the forward ends quietly (no ERROR, no traceback in the log)."""
+    caplog.set_level(logging.INFO)
+    runner, upstream = await _lingering_provider()
+    proxy = ModelProxy(upstream, REAL_KEY)
+    try:
+        async with proxy.lease() as lease:
+            url = urlsplit(proxy.base_url)
+            body = json.dumps(BODY).encode()
+            request = (
+                f"POST {url.path}/chat/completions HTTP/1.1\r\nHost: proxy\r\n"
+                f"Content-Type: application/json\r\nAuthorization: Bearer {lease.token}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            for attempt in range(4):
+                reader, writer = await asyncio.open_connection(url.hostname, url.port)
+                writer.write(request)
+                await writer.drain()
+                seen = b""
+                while b"[DONE]" not in seen and (chunk := await reader.read(65536)):
+                    seen += chunk
+                assert b"[DONE]" in seen
+                if attempt % 2:
+                    writer.transport.abort()  # a reset
+                else:
+                    writer.close()  # a FIN
+            await asyncio.sleep(0.6)  # the proxy writes the stream's end into closed connections
+    finally:
+        await runner.cleanup()  # type: ignore[attr-defined]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]

@@ -33,7 +33,13 @@ def test_valid_calls_are_appended_as_json_lines(tmp_path: Path) -> None:
     assert server.call("finish_review", {"summary": "s"})[0]
     tools = [entry["tool"] for entry in recorded(out)]
     assert tools == ["report_finding", "report_resolution", "finish_review"]
-    assert recorded(out)[0]["args"] == {**FINDING, "end_line": 4, "side": "new", "suggestion": "x = 1\ny = 2"}
+    assert recorded(out)[0]["args"] == {
+        **FINDING,
+        "end_line": 4,
+        "side": "new",
+        "suggestion": "x = 1\ny = 2",
+        "category": "other",
+    }
 
 
 @pytest.mark.parametrize(

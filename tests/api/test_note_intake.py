@@ -26,7 +26,7 @@ class FixedIdentity:
     def __init__(self, user: AgentUser | None) -> None:
         self.user = user
 
-    async def get(self) -> AgentUser | None:
+    async def get(self, project_path: str = "") -> AgentUser | None:
         return self.user
 
 

@@ -250,3 +250,91 @@ def test_a_start_may_take_longer_only_while_temporal_answers():
     assert start_deadline(client) == UNREACHABLE_DEADLINE_S
     temporal_answered(client)
     assert start_deadline(client) == BUSY_DEADLINE_S < 10
+
+
+async def test_a_start_after_a_quiet_spell_waits_longer_once_temporal_answers_another():
+    """A burst after a quiet spell: its first wave gets the short deadline (nothing answered lately),
+    yet once Temporal answers any other start meanwhile it is busy, not down, and the start waits
+    (queued, not shed as a 503); with nothing answering it is still cut off at the short deadline."""
+    from api.starter import UNREACHABLE_DEADLINE_S, _within_deadline, temporal_answered
+
+    class Client:  # only its identity matters here
+        pass
+
+    async def slow_start(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "started"
+
+    busy = Client()
+    began = time.monotonic()
+
+    async def another_start_answers() -> None:
+        await asyncio.sleep(0.3)
+        temporal_answered(busy)
+
+    helper = asyncio.ensure_future(another_start_answers())
+    await _within_deadline(busy, slow_start(UNREACHABLE_DEADLINE_S + 0.8), began, UNREACHABLE_DEADLINE_S)
+    await helper
+    assert time.monotonic() - began >= UNREACHABLE_DEADLINE_S + 0.8
+
+    silent = Client()
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await _within_deadline(silent, slow_start(5), began, UNREACHABLE_DEADLINE_S)
+    assert time.monotonic() - began < UNREACHABLE_DEADLINE_S + 0.5
+
+
+async def test_a_start_carries_the_trace_only_when_someone_records_it(monkeypatch, base_settings):
+    """The API's client adds the trace header to a start when its spans are exported or the
+    delivery came with a traceparent; otherwise the start goes out without the header (nobody
+    records that span) and the worker's spans begin their own trace."""
+    import dataclasses
+
+    import temporalio.client
+
+    from api import request_telemetry
+    from telemetry import tracing
+
+    tracing.setup_tracing(base_settings, "gitlab-copilot-agent-api")  # as create_app does
+    seen: list[bool] = []
+
+    class Last(temporalio.client.OutboundInterceptor):
+        def __init__(self) -> None:
+            pass
+
+        async def start_workflow(self, input):  # noqa: A002
+            seen.append("_tracer-data" in input.headers)
+
+    chain = request_telemetry.TracedStartsWhenRecorded().intercept_client(Last())
+    given = {
+        "workflow": "ReviewMR",
+        "args": [],
+        "id": "w",
+        "task_queue": "q",
+        "headers": {},
+        "start_signal_args": [],
+    }
+    start = temporalio.client.StartWorkflowInput(
+        **{f.name: given.get(f.name) for f in dataclasses.fields(temporalio.client.StartWorkflowInput)}
+    )
+    monkeypatch.setattr(tracing, "exporting", lambda: False)
+    await chain.start_workflow(start)
+    request_telemetry._carried.set(True)  # the delivery came with a traceparent
+    await chain.start_workflow(start)
+    request_telemetry._carried.set(False)
+    monkeypatch.setattr(tracing, "exporting", lambda: True)
+    await chain.start_workflow(start)
+    assert seen == [False, True, True]
+
+
+async def test_review_once_per_mr_starts_one_review_whatever_the_pushes(base_settings, temporal_client):
+    """GITLAB_REVIEW_ON_PUSH=false (the seed's review-once mode): every head of an MR has the one ID."""
+    settings = base_settings.model_copy(update={"gitlab_review_on_push": False})
+    project = uuid.uuid4().int % 10**9  # an ID no other test uses on the shared Temporal server
+    with UvicornThread(create_app(settings)) as server:
+        opened = await post(server, mr_hook(project_id=project, iid=21))
+        pushed = await post(server, mr_hook(project_id=project, iid=21, action="update", oldrev="a" * 40))
+    assert opened.status_code == 202 and opened.json()["workflow_id"] == f"review:{project}:21:once"
+    assert pushed.status_code == 200 and pushed.json()["status"] == "duplicate", pushed.json()
+    runs = [w async for w in temporal_client.list_workflows(f"WorkflowId = 'review:{project}:21:once'")]
+    assert len(runs) == 1

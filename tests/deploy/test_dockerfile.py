@@ -171,7 +171,16 @@ def test_python_deps_come_from_the_lock_only(instructions):
 
 def test_default_command_is_the_api(instructions):
     cmd = json.loads(stages(instructions)["runtime"][-1].args)
-    assert cmd == ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104 - a container listens on all its interfaces
+    assert cmd == [
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",  # noqa: S104 - a container listens on all its interfaces
+        "--port",
+        "8000",
+        "--no-proxy-headers",
+    ]  # noqa: S104 - a container listens on all its interfaces
     header = DOCKERFILE.read_text().split("ARG", 1)[0]
     for command in ("python worker.py", "python worker.py bootstrap", "python -m executors.job_runner"):
         assert command in header

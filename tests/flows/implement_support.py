@@ -61,13 +61,25 @@ ADF_DESCRIPTION = {
 }
 
 
+# The same description as Jira Server/Data Center stores it (wiki markup; it has no ADF).
+WIKI_DESCRIPTION = (
+    "h2. Goal\nMultiply two numbers.\n* add mul(a, b) in mul.py\n{code:python}\nassert mul(2, 3) == 6\n{code}"
+)
+
+
+def description_for(jira: JiraStandIn, adf: dict[str, Any], wiki: str) -> Any:
+    return adf if jira.cloud else wiki
+
+
 def unique_project_key() -> str:
     return "P" + "".join(random.choices(string.ascii_uppercase, k=7))
 
 
-@pytest.fixture
-def jira() -> Iterator[JiraStandIn]:
-    with JiraStandIn() as server:
+@pytest.fixture(params=["Cloud", "Server"], ids=["jira-cloud", "jira-dc"])
+def jira(request) -> Iterator[JiraStandIn]:
+    """Every ImplementIssue flow runs on Jira Cloud (v3, ADF) and on Server/Data Center (v2 only,
+    wiki markup, no search/jql); the service detects which from serverInfo."""
+    with JiraStandIn(deployment_type=request.param) as server:
         server.add_account(JIRA_EMAIL, JIRA_TOKEN, "Copilot Agent")
         yield server
 
@@ -85,6 +97,8 @@ def jira_settings(jira: JiraStandIn, project: str, **mapping: Any) -> dict[str, 
         "jira_email": JIRA_EMAIL,
         "jira_api_token": JIRA_TOKEN,
         "jira_project_map": {project: {"repo": REPO, "target_branch": "main", **mapping}},
+        "plan_approval": "off",  # the plan-approval tests (test_plan_approval.py) switch it on
+        "implement_review_rounds": 0,  # and the review-loop tests (test_implement_review_loop.py) this
     }
 
 

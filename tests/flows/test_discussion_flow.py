@@ -113,6 +113,8 @@ async def test_mention_is_answered_in_the_thread_once_even_when_redelivered(stac
     assert len(first_turns) == 1  # one agent session
 
 
+# RESOLUTION_BEHAVIOR defaults to "suggest" (the seed's); this test is about resolving
+@pytest.mark.parametrize("settings_overrides", [{"resolution_behavior": "auto-resolve"}])
 async def test_reply_in_the_agents_finding_thread_is_answered_and_resolves_it(stack, mr):
     finding = markers.with_marker(
         "**[major]** Division by zero is not handled", markers.FINDING, {"fp": "abc123", "sha": "0" * 40}
@@ -191,7 +193,10 @@ async def test_developer_change_is_committed_pushed_and_reviewed_next(stack, mr)
     assert head == result["commit_sha"] and commit.parents == [before]
     assert commit.message.startswith("test: Add a test for div\n\nCovers 6/3.")
     assert f"Requested-by: @{DEVELOPER} (note {note.id})" in commit.message
-    assert commit.author_name == "gitlab-copilot-agent"
+    assert (commit.author_name, commit.author_email) == (
+        stack.settings.agent_author_name,
+        stack.settings.agent_author_email,
+    )
     assert repo.read_blob(head, TEST_FILE) == TEST_TEXT.encode()
     assert not any(p.forced for p in stack.gitlab.push_log)
     reply = agent_replies(thread_of(stack, mr, note.id))[0]["body"]

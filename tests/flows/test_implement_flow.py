@@ -23,8 +23,10 @@ from tests.flows.implement_support import (  # noqa: F401 (fixtures)
     ADF_DESCRIPTION,
     MUL_TEST,
     REPO,
+    WIKI_DESCRIPTION,
     agent_writes,
     commit_message,
+    description_for,
     file_at,
     jira,
     jira_project,
@@ -58,7 +60,8 @@ def script(stack, turns) -> None:
 
 
 async def test_ai_ready_issue_becomes_draft_mr_with_passing_tests(stack, jira, jira_project, svc_repo):
-    key = jira.create_issue(jira_project, "Add multiplication", ADF_DESCRIPTION, status="AI Ready")
+    described = description_for(jira, ADF_DESCRIPTION, WIKI_DESCRIPTION)
+    key = jira.create_issue(jira_project, "Add multiplication", described, status="AI Ready")
     script(
         stack,
         agent_writes(
@@ -96,7 +99,14 @@ async def test_ai_ready_issue_becomes_draft_mr_with_passing_tests(stack, jira, j
     assert result["mr_url"] in str(comment.body) and result["mr_url"].endswith(f"/-/merge_requests/{mr.iid}")
     assert [r.to_status for r in jira.transition_log if r.key == key] == ["In Progress", "In Review"]
 
-    # The ADF description reached the prompt as markdown text, labelled untrusted.
+    # Each flavour was spoken natively: v3 (ADF) on Cloud; v2 only on Server/DC, which has no v3.
+    paths = [r.path for r in jira.requests]
+    if jira.cloud:
+        assert f"/rest/api/3/issue/{key}" in paths and isinstance(jira.comments(key)[0].body, dict)
+    else:
+        assert not any(p.startswith("/rest/api/3/") for p in paths) and "/rest/api/2/search/jql" not in paths
+        assert isinstance(jira.comments(key)[0].body, str)
+    # The ADF / wiki description reached the prompt as markdown text, labelled untrusted.
     prompt = next(r for r in stack.model.requests if "implementer-report_implementation" in r.tools)
     text = str(prompt.messages)
     assert '<untrusted source="jira_description">' in text

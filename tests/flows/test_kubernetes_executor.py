@@ -300,6 +300,8 @@ async def test_cancelling_the_workflow_deletes_the_job_and_its_pod(stack, k8s, n
     assert len(jobs_created(k8s, namespace)) == 1
     deletes = [e for e in k8s.events if e.namespace == namespace and e.reason == "SuccessfulDelete"]
     assert len(deletes) == 1
+    # The Job's model request in flight went with it: the Job proxy dropped it at the provider.
+    await wait_for(lambda: stack.model.stalls_dropped == 1, timeout=10)
 
 
 # --- the executor on its own: re-attachment and failures ------------------------------------------

@@ -7,6 +7,8 @@ import asyncio
 import re
 import subprocess
 
+import pytest
+
 from contracts.ids import review_id
 from contracts.models import ReviewMRInput, ReviewMRResult
 from core import markers
@@ -123,7 +125,15 @@ async def test_pushes_are_reviewed_incrementally_without_repeats(stack):
     assert markers.parse(summaries[0]["body"], markers.SUMMARY)["last_reviewed_sha"] == head_sha(stack, 1)
 
 
-async def test_dismissed_threads_stay_quiet_and_fixed_threads_are_resolved(stack):
+# RESOLUTION_BEHAVIOR: auto-resolve (reply and resolve), suggest (the seed's default: reply, leave
+# the thread to a human) and off (neither); the verdicts and the ledger are the same in all three.
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"resolution_behavior": b} for b in ("auto-resolve", "suggest", "off")],
+    ids=["auto-resolve", "suggest", "off"],
+)
+async def test_dismissed_threads_stay_quiet_and_fixed_threads_are_resolved(stack, settings_overrides):
+    behavior = settings_overrides["resolution_behavior"]
     brain = stack.model.brain.brain = ReviewerBrain()
     stack.gitlab.set_webhook(f"{stack.api_url}/webhook", WEBHOOK_SECRET)
     push(stack, MUL)
@@ -166,12 +176,15 @@ async def test_dismissed_threads_stay_quiet_and_fixed_threads_are_resolved(stack
         if d["notes"][0].get("type") == "DiffNote"
     }
     division = after["**[major]** Division by zero is not handled"]
-    assert division["notes"][0]["resolved"] is True
-    assert division["notes"][-1]["body"].startswith("**Resolved**")
     docstring = after["**[info]** mul lacks a docstring"]
-    assert docstring["notes"][0]["resolved"] is False and docstring["notes"][-1]["body"].startswith(
-        "**Partly addressed**"
-    )
+    assert division["notes"][0]["resolved"] is (behavior == "auto-resolve")
+    assert docstring["notes"][0]["resolved"] is False
+    if behavior == "off":  # no reply, no resolution: the threads look as before the push
+        assert len(division["notes"]) == 1 and len(docstring["notes"]) == 1
+    else:
+        assert division["notes"][-1]["body"].startswith("**Resolved**")
+        assert docstring["notes"][-1]["body"].startswith("**Partly addressed**")
+    assert result.posted.threads_resolved == (1 if behavior == "auto-resolve" else 0)
     assert after["**[minor]** mul has no test"]["notes"][0]["resolved"] is False  # humans' call, untouched
 
 
@@ -244,6 +257,87 @@ async def test_ten_quick_pushes_post_only_for_current_heads(stack):
     summaries = summary_notes(stack)
     assert len(summaries) == 1
     assert markers.parse(summaries[0]["body"], markers.SUMMARY)["last_reviewed_sha"] == shas[-1]
+    # The commit status of every stale head ends canceled (or was never started); only the head's passes.
+    for sha, status in results.items():
+        states = [s["status"] for s in stack.gitlab.commit_statuses("group/app", sha, all_=False)]
+        assert states == (["success"] if status == "posted" else states) and states in (
+            [],
+            ["canceled"],
+            ["success"],
+        )
+        assert status == "posted" or states != ["success"], (sha, status, states)
+
+
+async def _until(what: str, check, timeout: float = 60.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := await check()):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def test_a_cancel_landing_while_a_superseded_review_ends_leaves_no_running_status(stack):
+    """The moment of CI's red run: review A of a stale head is ending (its "running" status still on
+    the wire) when the newer head's review cancels it. A's ending must not be cut short: "canceled"
+    lands after "running", not before it, and the stale head is not left "running" for ever."""
+    stack.model.brain.brain = ReviewerBrain()
+    push(stack, DIV)
+    stack.gitlab.create_mr("group/app", "feature", title="Calculator ops", author=DEVELOPER)
+    pid, first = project_id(stack), head_sha(stack, 1)
+    stall_s = 12.0
+    stack.gitlab.stall_next(1, stall_s, path_contains=f"/statuses/{first}")  # A's "running" POST
+    a = await stack.client.start_workflow(
+        "ReviewMR",
+        ReviewMRInput(project_id=pid, mr_iid=1, head_sha=first),
+        id=review_id(pid, 1, first),
+        task_queue=stack.settings.temporal_task_queue,
+        result_type=ReviewMRResult,
+    )
+    started = asyncio.get_running_loop().time()
+
+    async def pending() -> list[str]:
+        raw = (await a.describe()).raw_description
+        return [p.activity_type.name for p in raw.pending_activities]
+
+    await _until("A's running status on the wire", lambda: _has(pending, "set_review_status"))
+    second = push(stack, MUL, "mul")  # A's head is stale now; nothing tells the service yet
+
+    async def a_is_ending() -> bool:
+        eyes = [e for e in stack.gitlab.award_emoji("group/app", 1) if e.name == "eyes"]
+        return not eyes and await pending() == ["set_review_status"]
+
+    await _until("A waiting, with its reaction cleared, for its running status", a_is_ending)
+    assert stack.gitlab.commit_statuses("group/app", first) == [], "the stall ended too early for this test"
+    b = await stack.client.start_workflow(
+        "ReviewMR",
+        ReviewMRInput(project_id=pid, mr_iid=1, head_sha=second),
+        id=review_id(pid, 1, second),
+        task_queue=stack.settings.temporal_task_queue,
+        result_type=ReviewMRResult,
+    )
+
+    async def cancel_requested() -> bool:
+        async for event in a.fetch_history_events():
+            if event.HasField("workflow_execution_cancel_requested_event_attributes"):
+                return True
+        return False
+
+    await _until("B's cancel of A", cancel_requested)
+    assert asyncio.get_running_loop().time() - started < stall_s, "the stall ended before the cancel landed"
+    assert (await a.result()).status == "superseded"
+    assert (await b.result()).status == "posted"
+    await _until("A's stalled running POST answered", lambda: _answered(stack, first), timeout=stall_s + 20)
+    states = [s["status"] for s in stack.gitlab.commit_statuses("group/app", first, all_=False)]
+    assert states == ["canceled"], states  # GitLab moves the one status running -> canceled
+    assert [s["status"] for s in stack.gitlab.commit_statuses("group/app", second, all_=False)] == ["success"]
+
+
+async def _answered(stack, sha: str) -> bool:
+    return stack.gitlab.request_count("POST", f"/statuses/{sha}") >= 1  # recorded once answered
+
+
+async def _has(pending, name: str) -> bool:
+    return name in await pending()
 
 
 async def test_same_head_again_posts_nothing_and_a_restart_loses_nothing(stack):

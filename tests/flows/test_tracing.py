@@ -17,7 +17,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
+import telemetry
 from activities import build_activities
 from activities.review import ReviewActivities
 from api.app import create_app
@@ -29,7 +31,7 @@ from devenv.uvicorn_thread import UvicornThread
 from executors.base import make_executor
 from executors.tasks import AgentResult, AgentTask
 from standins.model_server import ScriptedBrain
-from telemetry import logs, tracing
+from telemetry import logs, metrics, tracing
 from tests.flows.helpers import finding, finish, wait_workflow
 from tests.test_observability import value
 from worker import build_worker
@@ -92,6 +94,10 @@ async def observed(
     root = logging.getLogger()
     saved_level, saved_handlers = root.level, list(root.handlers)
     app = create_app(settings, temporal_client=client)
+    # What worker.py's telemetry.setup(settings, "worker") adds: GitLab/Jira HTTP client spans.
+    telemetry.instrument_http_clients(
+        tracing.setup_tracing(settings, "gitlab-copilot-agent-test"), metrics.setup_metrics(settings, "test")
+    )
     log = io.StringIO()
     logs.setup_logging(settings, stream=log)  # after create_app, whose set-up it replaces
     try:
@@ -156,6 +162,17 @@ async def test_one_review_is_one_trace_with_metrics_logs_and_searchable_run(obse
     for name in ("fetch_mr", "cancel_older_reviews", "post_review"):
         assert parent_of(one(spans, f"RunActivity:{name}"), one(spans, f"StartActivity:{name}"))
     assert agent.attributes["agent.kind"] == "review"
+    # python-gitlab's requests are client spans of the activity that made them; git has its own
+    calls = [s for s in spans if s.kind == SpanKind.CLIENT and "http.method" in (s.attributes or {})]
+    posting = one(spans, "RunActivity:post_review")
+    assert any(parent_of(s, posting) and s.attributes["http.method"] == "POST" for s in calls)
+    assert all(str(s.attributes.get("http.status_code", "")).startswith(("2", "3", "4")) for s in calls)
+    fetches = [
+        s for s in spans if s.name == "git fetch"
+    ]  # the clone of the MR's head (executors/git_repo.py)
+    assert fetches and all(s.attributes["process.exit.code"] == 0 for s in fetches)
+    recorded = repr([dict(s.attributes or {}) for s in finished])
+    assert all(secret not in recorded for secret in observed.settings.secret_values())
     trace_hex = format(webhook.context.trace_id, "032x")
     [handed] = observed.executor.traceparents
     assert handed.split("-")[:3] == ["00", trace_hex, f"{agent.context.span_id:016x}"]  # W3C, sampled
@@ -177,6 +194,7 @@ async def test_one_review_is_one_trace_with_metrics_logs_and_searchable_run(obse
     assert grew("copilot_agent_run_duration_seconds_count", kind="review", outcome="completed") == 1
     assert grew("copilot_agent_tokens_total", kind="review", type="prompt") > 0
     assert "http_server_duration_milliseconds_count{" in after  # FastAPI instrumentation
+    assert "http_client_duration_milliseconds_count{" in after  # requests (python-gitlab, jira)
 
     # --- logs: JSON lines with trace and Temporal IDs, no secret ----------------------------------
     lines = [json.loads(line) for line in observed.log.getvalue().splitlines()]

@@ -257,6 +257,8 @@ class FaultRig:
             jira_email=JIRA_EMAIL,
             jira_api_token=JIRA_TOKEN,
             jira_project_map={self.jira_project: {"repo": SVC, "target_branch": "main"}},
+            plan_approval="off",  # these flows are about other guardrails
+            implement_review_rounds=0,
             max_concurrent_agent_runs=self.agent_slots,
             max_agent_runs_per_project=self.agent_slots,
         )

@@ -7,8 +7,8 @@ Four ReviewMR runs, one MRDiscussion and two ImplementIssue runs share one worke
     effect (the reply is lost: the status, or a dropped connection), and scripted lost replies
     hit the first thread and Jira comment writes,
   * the worker is SIGKILLed once, at a moment when half of the runs are inside their first model
-    request and the other half are posting (review summary notes and the implementation's MR
-    stalled by GitLab), and started again,
+    request and the other half are posting (reviews between their draft notes and the bulk publish,
+    the implementation's MR stalled by GitLab), and started again,
   * the Temporal dev server is stopped and started again (same port, same SQLite file) while the
     recovered agents run,
   * the model fails (500, which the Copilot CLI retries) and stalls on the recovered attempts.
@@ -53,13 +53,17 @@ async def test_runs_survive_kills_restarts_and_flaky_services(tmp_path):
         rig.add_discussion(posting_reviews[0])
         rig.brain.hold(c.token for c in held)
         app_id, svc_id = rig.gitlab.store.project(APP).id, rig.gitlab.store.project(SVC).id
-        # A review's last write is its summary note; an implementation's MR step starts with a lookup.
-        stall_paths = [f"/projects/{app_id}/merge_requests/{c.iid}/notes" for c in posting_reviews]
+        # A review is killed between its draft notes and their bulk publish (which GitLab carries out
+        # while the worker is dead: a reply lost with its worker); an implementation's MR step
+        # starts with a lookup.
+        stall_paths = [
+            f"/projects/{app_id}/merge_requests/{c.iid}/draft_notes/bulk_publish" for c in posting_reviews
+        ]
         stall_paths.append(f"/projects/{svc_id}/merge_requests")
         for path in stall_paths:
             rig.gitlab.stall_next(1, POSTING_STALL_S, path_contains=path)
-        rig.gitlab.fail_next(2, 429, retry_after=1, path_contains="/discussions", method="POST")
-        rig.gitlab.lose_reply_next(2, None, path_contains="/discussions", method="POST")
+        rig.gitlab.fail_next(2, 429, retry_after=1, path_contains="/draft_notes", method="POST")
+        rig.gitlab.lose_reply_next(2, None, path_contains="/draft_notes", method="POST")
         rig.gitlab.fail_next(1, 502, path_contains="/merge_requests", method="POST")
         rig.gitlab.inject_faults(
             GITLAB_FAULT_RATE, (500, 502, 429), retry_after=1, seed=7, lost_share=LOST_SHARE
@@ -110,6 +114,8 @@ async def test_runs_survive_kills_restarts_and_flaky_services(tmp_path):
         rig.stop()
 
     assert audit.duplicates == 0, block
+    # Every review published what it drafted, the killed ones included: no draft is left behind.
+    assert not [d for c in rig.reviews for d in rig.gitlab.drafts(APP, c.iid)], block
     assert not audit.problems, block
     assert audit.completed + audit.failed_cleanly == audit.runs == 7, block
     assert audit.completed >= 4, block  # faults at this rate rarely fail a run; most must get through

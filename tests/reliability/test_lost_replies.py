@@ -56,11 +56,17 @@ class Row:
     # pushes: curl re-sends a push on a connection that died, which the remote then rejects as a
     # ref update it already made (a compare-and-swap cannot apply twice); the effect is checked.
     sends: int | None = 1
+    unless: str | None = None  # requests whose path holds this are another row's (bulk_publish)
 
 
 @pytest.fixture
-def settings_overrides(jira, jira_project) -> dict:
-    return jira_settings(jira, jira_project)
+def settings_overrides(request) -> dict:
+    # These tests lose the replies of resolutions too: the seed's default (suggest) never resolves.
+    overrides = {"resolution_behavior": "auto-resolve"}
+    if "jira" not in request.fixturenames:
+        return overrides  # a GitLab-only test runs once, not once per Jira flavour
+    jira, project = request.getfixturevalue("jira"), request.getfixturevalue("jira_project")
+    return {**jira_settings(jira, project), **overrides}
 
 
 def arm_gitlab(stack, rows: list[Row]) -> None:
@@ -71,17 +77,22 @@ def arm_gitlab(stack, rows: list[Row]) -> None:
         )
 
 
-def sent(stack, row: Row) -> int:
-    return sum(1 for r in stack.gitlab.requests if r.method == row.method and row.path in r.path)
+def sent(stack, row: Row, since: int = 0) -> int:
+    return sum(
+        1
+        for r in stack.gitlab.requests[since:]
+        if r.method == row.method and row.path in r.path and not (row.unless and row.unless in r.path)
+    )
 
 
 def jira_sent(jira, row: Row) -> int:
     return sum(1 for r in jira.requests if r.method == row.method and row.path in r.path)
 
 
-def assert_sent_once(stack, rows: list[Row], jira=None) -> None:
+def assert_sent_once(stack, rows: list[Row], jira=None, since: int = 0) -> None:
+    """`since`: count the GitLab requests from that index of the request log on."""
     for row in (r for r in rows if r.sends is not None):
-        count = jira_sent(jira, row) if jira is not None else sent(stack, row)
+        count = jira_sent(jira, row) if jira is not None else sent(stack, row, since)
         assert count == row.sends, f"{row.name}: {count} requests, expected {row.sends} (no re-send)"
 
 
@@ -113,11 +124,20 @@ async def test_review_writes_lose_their_replies_and_happen_once(stack):
     stack.gitlab.commit(APP, "feature", {"app/calc.py": DIV}, "feat: add div", author=DEVELOPER)
     mr = stack.gitlab.create_mr(APP, "feature", title="Add div", author=DEVELOPER)
     base = f"/merge_requests/{mr.iid}"
+    pid = project_id(stack)
     rows = [
         Row("award emoji", "POST", f"{base}/award_emoji", 502),
-        # Both findings are threads: the first POST is the inline one, the second the general one.
-        Row("inline + general discussion", "POST", f"{base}/discussions", RESET, sends=2),
-        Row("summary note create", "POST", f"{base}/notes", 429),
+        # Both findings are drafts: the first POST is the inline one, the second the general one.
+        Row(
+            "inline + general draft note",
+            "POST",
+            f"{base}/draft_notes",
+            RESET,
+            sends=2,
+            unless="bulk_publish",
+        ),
+        Row("bulk publish (with the summary)", "POST", f"{base}/draft_notes/bulk_publish", 429),
+        Row("commit status running + success", "POST", f"/projects/{pid}/statuses/", 502, sends=2),
         Row("award emoji removal", "DELETE", f"{base}/award_emoji/", 503),
     ]
     arm_gitlab(stack, rows)
@@ -131,17 +151,26 @@ async def test_review_writes_lose_their_replies_and_happen_once(stack):
 
     inline = inline_discussions(stack, mr.iid)
     general = [
-        d for d in stack.gitlab.discussions(APP, mr.iid) if "Outside the diff" in d["notes"][0]["body"]
+        d
+        for d in stack.gitlab.discussions(APP, mr.iid)
+        if d["notes"][0]["body"].startswith("**[") and "Outside the diff" in d["notes"][0]["body"]
     ]
     assert len(inline) == 1 and len(general) == 1  # one thread each, though each POST lost its reply
     assert len(summaries(stack, mr.iid)) == 1
+    assert not stack.gitlab.drafts(APP, mr.iid)
     assert not stack.gitlab.award_emoji(APP, mr.iid)  # put on once, taken off once
     assert_sent_once(stack, rows)
+    # One e-mail for the whole review (findings and the first summary), and one commit status.
+    assert [(n.kind, n.notes) for n in stack.gitlab.notifications(APP, mr.iid)] == [("review", 3)]
+    (status,) = stack.gitlab.commit_statuses(APP, result.head_sha)
+    assert status["status"] == "success" and status["description"] == "2 findings, 0 critical · 1/1 files"
+    assert status["target_url"].endswith(f"#note_{summaries(stack, mr.iid)[0]['id']}")
     # The receipt counts what was delivered, adopted or not.
-    assert result.posted.inline == 1 and result.posted.fallback == 1
+    assert result.posted.inline == 1 and result.posted.fallback == 1 and result.posted.published == "drafts"
     assert "| New findings | 2 (1 inline, 1 as general comments) |" in summaries(stack, mr.iid)[0]["body"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"review_publish": "direct"}])
 async def test_a_retried_post_review_reports_what_the_review_delivered(stack):
     """Receipts across attempts: the first post_review attempt posts both findings and then cannot
     post the summary (GitLab refuses it more often than the door sends); the retried attempt finds
@@ -164,8 +193,58 @@ async def test_a_retried_post_review_reports_what_the_review_delivered(stack):
     assert "| New findings | 2 (1 inline, 1 as general comments) |" in summary["body"]
 
 
+async def test_reconciling_drafts_loses_its_replies_and_happens_once(stack):
+    """Drafts of the agent's account left on the MR: one of a dead older review (deleted, never
+    published) and one the service did not write (left alone, so this review's drafts are published
+    one by one instead of in a bulk publish that would publish it too). The delete and every
+    publish lose their replies and still happen once."""
+    stack.gitlab.commit(APP, "feature", {"app/calc.py": DIV}, "feat: add div", author=DEVELOPER)
+    mr = stack.gitlab.create_mr(APP, "feature", title="Add div", author=DEVELOPER)
+    store, agent = stack.gitlab.store, stack.gitlab.store.user_named(AGENT)
+    gl_mr = stack.gitlab.mr(APP, mr.iid)
+    stale_marker = markers.marker(markers.FINDING, fp="0" * 16, sha="c" * 40)
+    stale = store.create_draft(
+        gl_mr, agent, f"**[major]** From a dead review\n\n{stale_marker}",
+        position=None, in_reply_to=None, resolve_discussion=False, commit_id=None,
+    )  # fmt: skip
+    foreign = store.create_draft(
+        gl_mr, agent, "A draft someone typed with the agent's account",
+        position=None, in_reply_to=None, resolve_discussion=False, commit_id=None,
+    )  # fmt: skip
+    base = f"/merge_requests/{mr.iid}"
+    rows = [
+        Row("stale draft delete", "DELETE", f"{base}/draft_notes/{stale.id}", RESET),
+        Row("publish one draft (x2)", "PUT", "/publish", 502, sends=2),
+    ]
+    arm_gitlab(stack, rows)
+    stack.model.brain.brain.when(
+        finding("app/calc.py", 10, "Division by zero is not handled"),
+        finding("app/calc.py", 2, "Outside the diff: a general note"),
+        finish("Adds div."),
+        tool_offered="reviewer-finish_review",
+    )
+    result = await review(stack, mr.iid)
+
+    # Threads only: the summary's Findings table names every finding too.
+    bodies = [
+        d["notes"][0]["body"]
+        for d in stack.gitlab.discussions(APP, mr.iid)
+        if not markers.parse(d["notes"][0]["body"], markers.SUMMARY)
+    ]
+    assert (
+        sum("Division by zero" in b for b in bodies) == 1
+        and sum("Outside the diff" in b for b in bodies) == 1
+    )
+    assert not any("From a dead review" in b for b in bodies)
+    assert [d["id"] for d in stack.gitlab.drafts(APP, mr.iid)] == [foreign.id]  # not ours to publish
+    assert len(summaries(stack, mr.iid)) == 1
+    assert_sent_once(stack, rows)
+    assert result.posted.inline == 1 and result.posted.fallback == 1 and not result.posted.not_delivered
+
+
 class _Resolver:
-    """Finds the division bug on the first push; on the second reports it resolved."""
+    """Finds the division bug on the first push; on the second reports it resolved and raises a new
+    finding on the changed line."""
 
     def __init__(self) -> None:
         self.second = False
@@ -180,12 +259,25 @@ class _Resolver:
             return Reply.call(
                 "reviewer-report_resolution", thread_id=thread, status="resolved", reply="Guarded."
             )
-        if request.turn == 1:
+        if request.turn == 1 and self.second:
+            return finding("app/calc.py", 10, "Returning 0 silently hides a caller's mistake")
+        if request.turn in (1, 2):
             return finish("Reviewed.")
         return Reply.text("Done.")
 
 
-async def test_resolving_review_writes_lose_their_replies_and_happen_once(stack):
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {"review_publish": "drafts", "resolution_behavior": "auto-resolve"},
+        {"review_publish": "direct", "resolution_behavior": "auto-resolve"},
+    ],
+    ids=["drafts", "direct"],
+)
+async def test_resolving_review_writes_lose_their_replies_and_happen_once(stack, settings_overrides):
+    """The second review resolves the first one's thread (the finding ledger's reply and resolve) and
+    posts a new finding. With drafts, the reply is a draft that resolves its thread when the batch
+    is published, with the new finding: one notification for the review; directly, one per note."""
     brain = stack.model.brain.brain = _Resolver()
     stack.gitlab.commit(APP, "feature", {"app/calc.py": DIV}, "feat: add div", author=DEVELOPER)
     mr = stack.gitlab.create_mr(APP, "feature", title="Add div", author=DEVELOPER)
@@ -196,24 +288,46 @@ async def test_resolving_review_writes_lose_their_replies_and_happen_once(stack)
     brain.second = True
     stack.gitlab.commit(APP, "feature", {"app/calc.py": FIXED}, "fix: guard div", author=DEVELOPER)
     base = f"/merge_requests/{mr.iid}"
-    rows = [
-        Row("resolution reply", "POST", f"/discussions/{thread['id']}/notes", 502),
-        Row("resolve", "PUT", f"/discussions/{thread['id']}", RESET),
-        Row("summary note edit", "PUT", f"{base}/notes/{summary['id']}", 500),
-    ]
+    drafts = settings_overrides["review_publish"] == "drafts"
+    if drafts:
+        # The new finding and the ledger's reply (which resolves its thread) are drafts, created
+        # side by side; both lose their replies, then the bulk publish loses its connection.
+        rows = [
+            Row("finding + reply drafts", "POST", f"{base}/draft_notes", 502, sends=2, unless="bulk_publish"),
+            Row("bulk publish", "POST", f"{base}/draft_notes/bulk_publish", RESET),
+            Row("summary note edit", "PUT", f"{base}/notes/{summary['id']}", 500),
+        ]
+    else:
+        rows = [
+            Row("finding thread", "POST", f"{base}/discussions", 502, unless="/notes"),
+            Row("resolution reply", "POST", f"/discussions/{thread['id']}/notes", 502),
+            Row("resolve", "PUT", f"/discussions/{thread['id']}", RESET),
+            Row("summary note edit", "PUT", f"{base}/notes/{summary['id']}", 500),
+        ]
+    since = len(stack.gitlab.requests)  # the first review's requests are not this test's
+    notified = len(stack.gitlab.notifications(APP, mr.iid))
     arm_gitlab(stack, rows)
     result = await review(stack, mr.iid)
 
-    (after,) = inline_discussions(stack, mr.iid)
+    after = next(d for d in stack.gitlab.discussions(APP, mr.iid) if d["id"] == thread["id"])
     replies = [n for n in after["notes"][1:] if n["author"]["username"] == AGENT]
     assert len(replies) == 1 and replies[0]["body"].startswith("**Resolved**")
     assert after["notes"][0]["resolved"] is True
+    new = [d for d in inline_discussions(stack, mr.iid) if d["id"] != thread["id"]]
+    assert len(new) == 1 and "Returning 0 silently" in new[0]["notes"][0]["body"]
+    assert not stack.gitlab.drafts(APP, mr.iid)
     (edited,) = summaries(stack, mr.iid)
     assert edited["id"] == summary["id"] and FIXED != DIV
     sha = stack.gitlab.mr_json(APP, mr.iid)["sha"]
     assert markers.parse(edited["body"], markers.SUMMARY) == {"last_reviewed_sha": sha}
-    assert_sent_once(stack, rows)
-    assert result.posted.resolved == 1
+    assert_sent_once(stack, rows, since=since)
+    assert result.posted.resolved == 1 and result.posted.replies == 1 and result.posted.threads_resolved == 1
+    assert result.posted.inline == 1 and not result.posted.not_delivered
+    notifications = [(n.kind, n.notes) for n in stack.gitlab.notifications(APP, mr.iid)[notified:]]
+    if drafts:
+        assert notifications == [("review", 2)]  # one notification for the review: finding + reply
+    else:
+        assert notifications == [("note", 1), ("note", 1)]  # one per comment without draft notes
 
 
 # --- discussion -----------------------------------------------------------------------------------

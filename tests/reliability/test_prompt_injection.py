@@ -393,6 +393,8 @@ def world(temporal_server, tmp_path_factory, request) -> Iterator[World]:
             jira_email=JIRA_EMAIL,
             jira_api_token=CANARIES["JIRA_API_TOKEN"],
             jira_project_map={unique_project_key(): {"repo": SVC, "target_branch": "main"}},
+            plan_approval="off",  # these flows are about other guardrails
+            implement_review_rounds=0,
         )
         w = World(gitlab=gitlab, jira=jira, model=model, collector=collector, settings=settings)
         seed(w)

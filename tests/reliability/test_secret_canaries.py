@@ -138,6 +138,8 @@ async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_cl
             jira_email="agent@example.com",
             jira_api_token=CANARIES["JIRA_API_TOKEN"],
             jira_project_map={jira_key_project: {"repo": "group/app"}},
+            plan_approval="off",  # these flows are about other guardrails
+            implement_review_rounds=0,
             log_level="DEBUG",
         )
         port = free_port()

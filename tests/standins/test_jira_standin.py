@@ -516,3 +516,49 @@ def test_cli_serves_the_demo_seed() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+# --- Server / Data Center mode ------------------------------------------------------------------------
+
+
+def test_data_center_mode_serves_v2_only_wiki_bodies_and_named_users() -> None:
+    with JiraStandIn(deployment_type="Server") as standin:
+        standin.add_account(EMAIL, TOKEN, "Agent")
+        standin.add_project("P", "P")
+        with pytest.raises(ValueError, match="wiki markup"):
+            standin.create_issue("P", "Rich", _adf("x"))
+        key = standin.create_issue("P", "Plain", "h2. Goal\n* one")
+        client = _client(standin, token_auth=TOKEN)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        assert session.get(f"{standin.url}/rest/api/3/issue/{key}").status_code == 404
+        assert (
+            session.get(f"{standin.url}/rest/api/2/search/jql", params={"jql": "project = P"}).status_code
+            == 404
+        )
+        issue = session.get(f"{standin.url}/rest/api/2/issue/{key}").json()
+        assert issue["fields"]["description"] == "h2. Goal\n* one"
+        me = client.myself()
+        assert "accountId" not in me and me["name"] and me["key"] == me["name"]
+        refused = session.post(f"{standin.url}/rest/api/2/issue/{key}/comment", json={"body": _adf("x")})
+        assert refused.status_code == 400  # an ADF body on v2
+
+
+@pytest.mark.parametrize("deployment", ["Cloud", "Server"])
+def test_project_roles_and_groups_name_their_members(deployment: str) -> None:
+    with JiraStandIn(deployment_type=deployment) as standin:  # type: ignore[arg-type]
+        standin.add_account(EMAIL, TOKEN, "Agent")
+        standin.add_account("lead@example.com", "t2", "Lead")
+        standin.add_project("P", "P")
+        standin.add_role_member("P", "Developers", "lead@example.com")
+        standin.add_group_member("release-leads", "lead@example.com")
+        client = _client(standin)
+        roles = client.project_roles("P")
+        assert set(roles) == {"Administrators", "Developers", "Users"}
+        actors = client._get_json(f"project/P/role/{roles['Developers']['id']}")["actors"]
+        who = actors[0]["actorUser"]
+        assert (who.get("accountId") or who.get("name")) and len(actors) == 1
+        assert [u["fullname"] for u in client.group_members("release-leads").values()] == ["Lead"]
+        with pytest.raises(JIRAError) as missing:
+            client.group_members("nobody")
+        assert missing.value.status_code == 404

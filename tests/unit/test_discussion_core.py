@@ -125,10 +125,12 @@ def test_commit_message_and_earlier_push():
     assert len(commit_message("fix", "x" * 200, "dev", 1).split("\n")[0]) <= 72
     commits = [
         {"id": "1", "author_email": "someone@x", "message": message},
-        {"id": "2", "author_email": AGENT_AUTHOR[1], "message": message},
+        {"id": "2", "author_email": "Bot@Example.org", "message": message},
     ]
-    assert find_earlier_push(commits, 42)["id"] == "2"
-    assert find_earlier_push(commits, 4) is None
+    assert find_earlier_push(commits, 42, "bot@example.org")["id"] == "2"
+    assert find_earlier_push(commits, 4, "bot@example.org") is None
+    # keyed on the configured author, not on any built-in address
+    assert find_earlier_push(commits, 42, AGENT_AUTHOR[1]) is None
 
 
 def test_prompt_labels_untrusted_text_and_ends_with_the_request():

@@ -325,7 +325,7 @@ def test_an_oversized_task_is_a_clear_error_before_any_job_exists() -> None:
         ("", "not a valid agent task"),
         ("!!!not-base64", "not base64 gzip"),
         (base64.b64encode(b"plain, not gzip").decode(), "not base64 gzip"),
-        (base64.b64encode(gzip.compress(b"[1, 2]")).decode(), "not a valid agent task"),
+        (base64.b64encode(gzip.compress(b"[1, 2]", mtime=0)).decode(), "not a valid agent task"),
         (base64.b64encode(gzip.compress(b"0" * (5 * 1024 * 1024))).decode(), "inflates to more than"),
         ("A" * (k8s_channel.MAX_TASK_ENV_BYTES + 1), "is over"),
     ],
@@ -375,7 +375,7 @@ def test_a_frame_without_the_jobs_signature_is_refused() -> None:
 @pytest.mark.parametrize(
     "mangle, message",
     [
-        (lambda f: f.replace("Fine", "Fire"), "sha256"),
+        (lambda f: re.sub(r"\n(.)", lambda m: "\n" + ("B" if m[1] == "A" else "A"), f, count=1), "sha256"),
         (lambda f: f[: len(f) // 2], "incomplete"),
         (lambda f: "no frame here\n", "no result frame"),
         (lambda f: re.sub(r"bytes=\d+", "bytes=99999999999", f), "over the"),
@@ -390,6 +390,37 @@ def test_an_oversized_result_is_refused_never_truncated() -> None:
     big = AgentResult(kind="implement", patch="x" * (MAX_RESULT_BYTES + 1))
     with pytest.raises(ResultTooLarge, match="exceeds the"):
         result_payload(big)
+
+
+def test_the_frame_in_the_pod_log_carries_no_finding_or_patch_in_the_clear() -> None:
+    secret_patch = AgentResult(kind="implement", patch="+PATCH-CANARY-4711\n", final_message="FINDING-CANARY")
+    frame = frame_of(result_payload(secret_patch))
+    assert "CANARY" not in frame and "patch" not in frame  # what a cluster log collector ships
+    assert parse_result(read_frame(frame, RESULT_KEY)) == secret_patch
+
+
+def test_a_frame_signed_right_but_sealed_for_another_job_does_not_open() -> None:
+    # The attacker's best case: the HMAC verifies (they hold the key) but the seal was altered.
+    genuine = frame_of(result_payload(result()))
+    header, sealed, footer = genuine.split("\n", 2)
+    raw = bytearray(base64.b64decode(sealed))
+    raw[-1] ^= 1
+    resealed = base64.b64encode(bytes(raw))
+    forged = signed_frame_raw("ok", resealed, RESULT_KEY) + footer.split("\n", 1)[1]
+    with pytest.raises(ChannelError, match="does not open"):
+        read_frame(forged, RESULT_KEY)
+
+
+def signed_frame_raw(status: str, sealed: bytes, key: str) -> str:
+    import hashlib
+    import hmac as hmac_lib
+
+    mac = hmac_lib.new(key.encode(), status.encode() + b"\n" + sealed, hashlib.sha256).hexdigest()
+    digest = hashlib.sha256(sealed).hexdigest()
+    return (
+        f"===== BEGIN AGENT RESULT status={status} bytes={len(sealed)} sha256={digest} hmac={mac} =====\n"
+        f"{sealed.decode()}\n===== END AGENT RESULT =====\n"
+    )
 
 
 def test_error_results_carry_type_and_bounded_message() -> None:
@@ -498,3 +529,12 @@ def test_workers_agree_on_the_job_key_without_configuration() -> None:
     explicit = JobKeys.from_settings(settings(k8s_job_key="explicit-key-0123456789"))
     assert explicit.verify(lease, "model", now=NOW) is None
     assert CANARY not in lease
+
+
+def test_the_job_builds_the_prompt_with_the_workers_persona_settings() -> None:
+    job = job_dict(review_system_prompt="You are ACME's reviewer.", system_prompt_suffix="Be brief.")
+    env = {e["name"]: e.get("value") for e in containers(job)["agent"]["env"]}
+    assert env["REVIEW_SYSTEM_PROMPT"] == "You are ACME's reviewer."
+    assert env["SYSTEM_PROMPT_SUFFIX"] == "Be brief."
+    assert env["COPILOT_FOLLOW_UPS"] == "2"
+    assert "SYSTEM_PROMPT" not in env  # empty values are left out

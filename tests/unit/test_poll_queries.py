@@ -21,3 +21,14 @@ def test_one_query_per_trigger_status_with_quoting_and_bad_keys_skipped():
         'project in (PROJ) AND status = "AI Ready" '
         'AND (labels is EMPTY OR labels != "copilot-agent-failed") ORDER BY created ASC',
     ]
+
+
+def test_only_mappings_whose_project_gitlab_projects_serves_are_queried():
+    settings = Settings(
+        _env_file=None,
+        gitlab_projects=["g/a"],
+        jira_project_map={"PROJ": {"repo": "g/a"}, "OPS": {"repo": "g/b"}},
+    )
+    (query,) = poll_queries(settings, {"PROJ"})
+    assert query.startswith("project in (PROJ) AND")
+    assert poll_queries(settings, set()) == []

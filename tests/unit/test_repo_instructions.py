@@ -226,3 +226,52 @@ def test_glob_semantics(pattern: str, path: str, matches: bool) -> None:
 def test_glob_brace_limit() -> None:
     with pytest.raises(ValueError, match="more than 64"):
         glob_to_regex("{a,b}" * 7)
+
+
+@pytest.fixture
+def claude_repo(tmp_path: Path) -> Path:
+    """Every source the seed read, with nested AGENTS.md at two depths."""
+    root = tmp_path / "repo"
+    write(root, ".github/copilot-instructions.md", "Copilot.\n")
+    write(root, ".claude/CLAUDE.md", "Claude dir.\n")
+    write(root, ".claude/instructions/py.instructions.md", '---\napplyTo: "**/*.py"\n---\nClaude py.\n')
+    write(root, ".claude/instructions/go.instructions.md", '---\napplyTo: "**/*.go"\n---\nClaude go.\n')
+    write(root, "AGENTS.md", "Root agents.\n")
+    write(root, "pkg/AGENTS.md", "Pkg agents.\n")
+    write(root, "pkg/sub/AGENTS.md", "Sub agents.\n")
+    write(root, "other/AGENTS.md", "Other agents.\n")
+    write(root, "node_modules/lib/AGENTS.md", "Vendored.\n")
+    write(root, ".github/agents/AGENTS.md", "Not an instruction file.\n")
+    write(root, "CLAUDE.md", "Root claude.\n")
+    return root
+
+
+def test_seed_sources_in_seed_order_and_nearest_nested_agents_md_wins(claude_repo: Path) -> None:
+    items = load_instructions(claude_repo, ["pkg/sub/deep/x.py", "pkg/y.py", "top.py"])
+    assert sources(items) == [
+        ".github/copilot-instructions.md",
+        ".claude/CLAUDE.md",
+        ".claude/instructions/py.instructions.md",
+        "AGENTS.md",
+        "pkg/AGENTS.md",  # nearest for pkg/y.py
+        "pkg/sub/AGENTS.md",  # nearest for pkg/sub/deep/x.py (pkg/AGENTS.md is not, for that file)
+        "CLAUDE.md",
+    ]
+    sub = next(i for i in items if i.source == "pkg/sub/AGENTS.md")
+    assert sub.covers == "pkg/sub/"
+    rendered = render_instructions(items)
+    assert "### From `pkg/sub/AGENTS.md` (for files under `pkg/sub/`" in rendered
+
+
+def test_only_the_nearest_nested_agents_md_applies_to_a_file(claude_repo: Path) -> None:
+    nested = [s for s in sources(load_instructions(claude_repo, ["pkg/sub/x.py"])) if "/" in s]
+    assert [s for s in nested if s.endswith("AGENTS.md")] == ["pkg/sub/AGENTS.md"]
+
+
+def test_without_changed_paths_every_nested_agents_md_is_used(claude_repo: Path) -> None:
+    found = sources(load_instructions(claude_repo, []))
+    assert [s for s in found if s.endswith("/AGENTS.md")] == [
+        "other/AGENTS.md",
+        "pkg/AGENTS.md",
+        "pkg/sub/AGENTS.md",
+    ]

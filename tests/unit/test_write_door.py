@@ -85,6 +85,7 @@ def _settings() -> Settings:
         jira_url="http://127.0.0.1:9",
         jira_api_token="t",
         jira_project_map={"K": {"repo": "g/r", "target_branch": "main"}},
+        jira_deployment="cloud",  # set, so building the client reads no serverInfo
     )
 
 

@@ -81,6 +81,7 @@ official chart as its own release), else the in-chart dev server. */}}
 
 {{/* Combinations the schema cannot express, failed with what to do (included by the ConfigMap). */}}
 {{- define "gca.validate" -}}
+{{- include "gca.validateExtraTokens" . -}}
 {{- if and .Values.codecServer.enabled (not .Values.secrets.existingSecret) -}}
 {{- if not .Values.codecServer.token -}}
 {{- fail "codecServer.enabled needs codecServer.token (or CODEC_SERVER_TOKEN in secrets.existingSecret)" -}}
@@ -157,4 +158,127 @@ prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.metrics.port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
+{{- end -}}
+
+{{/* Values of the seed's chart (its deployment guide) that were renamed or dropped: `helm install` and
+`helm template` fail naming the key to use instead, never silently ignoring what an operator set.
+`replicaCount` and every other seed key (gitlab.*, github.*, jira.*, jobRunner.*, telemetry.*,
+serviceAccount.*, image.*) still work as the guide documents them. */}}
+{{- define "gca.seedValues" -}}
+{{- $renamed := dict
+  "port" "api.port"
+  "logLevel" "logLevel (top level)"
+  "taskExecutor" "taskExecutor (top level)"
+  "copilotModel" "copilot.model"
+  "copilotProviderType" "copilot.providerType"
+  "copilotProviderBaseUrl" "copilot.providerBaseUrl"
+  "copilotProviderApiKey" "copilot.providerApiKey"
+  "copilotPlugins" "extraEnv with COPILOT_PLUGINS"
+  "copilotPluginMarketplaces" "extraEnv with COPILOT_PLUGIN_MARKETPLACES"
+  "resources" "api.resources and worker.resources (the controller is now two Deployments)"
+  "stateBackend" "nothing: Temporal holds all state (docs/adr/0001); remove controller.stateBackend"
+  "dispatchBackend" "nothing: agent runs are Temporal activities, in the worker or a Kubernetes Job (taskExecutor); remove controller.dispatchBackend"
+-}}
+{{- range $key, $value := (.Values.controller | default dict) -}}
+{{- if hasKey $renamed $key -}}
+{{- fail (printf "controller.%s is a value of the seed's chart: use %s (docs/migration-from-seed.md)" $key (get $renamed $key)) -}}
+{{- else -}}
+{{- fail (printf "controller.%s is not a value of this chart: the seed's controller is now api.* and worker.* (docs/migration-from-seed.md)" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.redis -}}
+{{- fail "redis.* is a value of the seed's chart: there is no Redis any more, Temporal holds all state (docs/adr/0001); remove redis" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Replicas of one component: the seed's top-level replicaCount, when set, sizes both. */}}
+{{- define "gca.replicas" -}}
+{{- $component := index . 1 -}}
+{{- with index . 0 -}}
+{{- if kindIs "invalid" .Values.replicaCount -}}
+{{- (get .Values $component).replicaCount -}}
+{{- else -}}
+{{- .Values.replicaCount -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-spec scheduling and host entries of one of the chart's own pods: (list $ "api"). The
+top-level values apply to every pod of the chart (API, worker, bootstrap); a component's own
+nodeSelector and podAnnotations are merged over them, its tolerations added, its affinity replaces. */}}
+{{- define "gca.podPlacement" -}}
+{{- $root := index . 0 -}}
+{{- $own := get $root.Values (index . 1) | default dict -}}
+{{- with $root.Values.hostAliases }}
+hostAliases:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $selector := merge (deepCopy ($own.nodeSelector | default dict)) ($root.Values.nodeSelector | default dict) -}}
+{{- with $selector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $tolerations := concat ($root.Values.tolerations | default list) ($own.tolerations | default list) -}}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($own.affinity | default $root.Values.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "gca.podAnnotations" -}}
+{{- $root := index . 0 -}}
+{{- $own := get $root.Values (index . 1) | default dict -}}
+{{- with merge (deepCopy ($own.podAnnotations | default dict)) ($root.Values.podAnnotations | default dict) }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The operator's own environment, after the chart's (so extraEnvFrom overrides the ConfigMap and
+extraEnv overrides everything): settings the chart does not map, or values from your own Secrets. */}}
+{{- define "gca.extraEnvFrom" -}}
+{{- with .Values.extraEnvFrom }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "gca.extraEnv" -}}
+{{- with .Values.extraEnv }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* GITLAB_TOKEN__<ALIAS> of each gitlab.extraTokens entry, from a Secret key (never the ConfigMap).
+Not optional: a key that is missing stops the pod with the Secret and key named. */}}
+{{- define "gca.extraTokenEnv" -}}
+{{- $root := . -}}
+{{- range .Values.gitlab.extraTokens }}
+{{- $name := printf "GITLAB_TOKEN__%s" (upper .alias) }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName | default (include "gca.secretName" $root) }}
+      key: {{ .secretKey | default $name }}
+{{- end }}
+{{- end -}}
+
+{{/* gitlab.extraTokens: each alias once, and a `token` only where the chart writes the Secret. */}}
+{{- define "gca.validateExtraTokens" -}}
+{{- $seen := dict -}}
+{{- range .Values.gitlab.extraTokens -}}
+{{- $alias := upper .alias -}}
+{{- if eq $alias "DEFAULT" -}}
+{{- fail "gitlab.extraTokens: alias default is GITLAB_TOKEN; set gitlab.token instead" -}}
+{{- end -}}
+{{- if hasKey $seen $alias -}}
+{{- fail (printf "gitlab.extraTokens: alias %s is listed twice (aliases are case-insensitive)" .alias) -}}
+{{- end -}}
+{{- $_ := set $seen $alias true -}}
+{{- if and .token (or .secretName $.Values.secrets.existingSecret) -}}
+{{- fail (printf "gitlab.extraTokens %s: token is written to the chart's Secret, which is not used with secretName or secrets.existingSecret; put the token in that Secret instead" .alias) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
