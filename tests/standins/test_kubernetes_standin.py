@@ -52,13 +52,19 @@ def core(api: kubernetes.client.ApiClient) -> CoreV1Api:
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
+    """Poll until the probe returns something truthy. A probe's failed assertion (only_pod before the
+    Job controller made the pod) means "not yet" until the timeout, then it is the failure shown."""
     deadline = time.monotonic() + timeout
+    last: AssertionError | None = None
     while time.monotonic() < deadline:
-        value = probe()
+        try:
+            value = probe()
+        except AssertionError as error:
+            last, value = error, None
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(f"condition not met within {timeout}s") from last
 
 
 def job_body(name: str, command: list[str], **spec: Any) -> dict[str, Any]:
@@ -487,7 +493,9 @@ def test_unschedulable_pod_stays_pending(
     standin: KubernetesStandin, batch: BatchV1Api, core: CoreV1Api
 ) -> None:
     standin.inject("nowhere", "unschedulable")
-    batch.create_namespaced_job(NS, job_body("nowhere", python("pass"), activeDeadlineSeconds=1))
+    # The deadline ends the Job and deletes its pod, as Kubernetes does: it leaves the probe time to
+    # see the pending pod on a loaded machine.
+    batch.create_namespaced_job(NS, job_body("nowhere", python("pass"), activeDeadlineSeconds=2))
 
     def scheduled_condition() -> Any:
         pod = only_pod(core, "nowhere")
@@ -497,7 +505,7 @@ def test_unschedulable_pod_stays_pending(
     assert (condition.status, condition.reason) == ("False", "Unschedulable")
     assert condition.message == "0/1 nodes are available: insufficient memory."
     assert only_pod(core, "nowhere").status.phase == "Pending"
-    assert conditions(wait_for(finished(batch, "nowhere")))["Failed"] == "DeadlineExceeded"
+    assert conditions(wait_for(finished(batch, "nowhere"), timeout=20))["Failed"] == "DeadlineExceeded"
 
 
 def test_deadline_exceeded_fault_fails_at_once(
