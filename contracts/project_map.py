@@ -21,10 +21,10 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_CREDENTIAL = "default"
 ResolutionName = Literal["auto-resolve", "suggest", "off"]
@@ -76,17 +76,24 @@ def plugin_names(values: list[str]) -> list[str]:
     return [plugin_name(v) for v in values]
 
 
+# The checked fields that bindings and path rules share.
+RepoRef = Annotated[str, AfterValidator(_repo)]
+CredentialRef = Annotated[str, AfterValidator(_alias)]
+PluginList = Annotated[list[str], AfterValidator(plugin_names)]
+ModelName = Annotated[str | None, AfterValidator(model_name)]
+
+
 class Binding(BaseModel):
     """A Jira project key mapped to the GitLab repository it changes (one rendered binding)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    repo: str = Field(description="GitLab project path (group/name) or numeric ID")
+    repo: RepoRef = Field(description="GitLab project path (group/name) or numeric ID")
     target_branch: str = "main"
-    credential_ref: str = Field(
+    credential_ref: CredentialRef = Field(
         DEFAULT_CREDENTIAL, description="GITLAB_TOKEN__<ALIAS> alias ('default': GITLAB_TOKEN)"
     )
-    plugins: list[str] = Field(
+    plugins: PluginList = Field(
         default_factory=list,
         description="Copilot CLI plugins for this project's runs: names of directories under COPILOT_PLUGIN_ROOT",
     )
@@ -100,27 +107,7 @@ class Binding(BaseModel):
     test_command: str | None = Field(
         default=None, description="Command the service runs after the agent for test evidence"
     )
-    model: str | None = Field(None, description="Model of this project's agent runs (default: COPILOT_MODEL)")
-
-    @field_validator("repo")
-    @classmethod
-    def _check_repo(cls, value: str) -> str:
-        return _repo(value)
-
-    @field_validator("credential_ref")
-    @classmethod
-    def _check_alias(cls, value: str) -> str:
-        return _alias(value)
-
-    @field_validator("plugins")
-    @classmethod
-    def _check_plugins(cls, value: list[str]) -> list[str]:
-        return plugin_names(value)
-
-    @field_validator("model")
-    @classmethod
-    def _check_model(cls, value: str | None) -> str | None:
-        return model_name(value)
+    model: ModelName = Field(None, description="Model of this project's agent runs (default: COPILOT_MODEL)")
 
 
 class ProjectRule(BaseModel):
@@ -129,25 +116,10 @@ class ProjectRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     repo: str = Field(description="Project path or glob pattern (fnmatch; `*` also crosses `/`)")
-    credential_ref: str = DEFAULT_CREDENTIAL
-    plugins: list[str] = Field(default_factory=list)
+    credential_ref: CredentialRef = DEFAULT_CREDENTIAL
+    plugins: PluginList = Field(default_factory=list)
     resolution_behavior: ResolutionName | None = None
-    model: str | None = None
-
-    @field_validator("credential_ref")
-    @classmethod
-    def _check_alias(cls, value: str) -> str:
-        return _alias(value)
-
-    @field_validator("plugins")
-    @classmethod
-    def _check_plugins(cls, value: list[str]) -> list[str]:
-        return plugin_names(value)
-
-    @field_validator("model")
-    @classmethod
-    def _check_model(cls, value: str | None) -> str | None:
-        return model_name(value)
+    model: ModelName = None
 
     def matches(self, path: str, project_id: int | None = None) -> bool:
         pattern = self.repo.strip().strip("/").lower()

@@ -47,7 +47,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 import contracts
-from contracts.agent_tasks import TokenUsage
+from contracts.agent_tasks import DiscussionTask, ImplementTask, PlanTask, ReviewTask, TokenUsage
 from contracts.settings import Settings
 from executors import report_tool
 from executors.plugins import project_plugin_dirs
@@ -167,6 +167,27 @@ class CopilotRun:
         }
         values.update(overrides)
         return cls(prompt=prompt, workdir=workdir, kind=kind, **values)
+
+    @classmethod
+    def for_task(
+        cls,
+        settings: Settings,
+        task: ReviewTask | DiscussionTask | ImplementTask | PlanTask,
+        *,
+        sandbox: Sandbox,
+        traceparent: str | None,
+        **overrides: Any,
+    ) -> CopilotRun:
+        """`from_settings` for one agent task: the project's plugins and model come from the task
+        the sandbox and the trace context from the executor."""
+        return cls.from_settings(
+            settings,
+            plugins=task.plugins,
+            project_model=task.model,
+            sandbox=sandbox,
+            traceparent=traceparent,
+            **overrides,
+        )
 
     @property
     def secrets(self) -> list[str]:

@@ -59,10 +59,9 @@ async def run_discussion(
         persona=Persona.from_settings(settings, "discussion"),
     )
     with trusted_repo_config(repo, task.base_sha, "discussion", settings.discussion_custom_agent) as options:
-        run = CopilotRun.from_settings(
+        run = CopilotRun.for_task(
             settings,
-            plugins=task.plugins,
-            project_model=task.model,
+            task,
             **options,
             prompt=prompt,
             workdir=repo,

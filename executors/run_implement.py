@@ -74,10 +74,9 @@ async def run_implement(
         )
     trusted = task.config_sha or head  # never the agent's own branch (see ImplementTask.config_sha)
     with trusted_repo_config(repo, trusted, "implement", settings.coding_custom_agent) as options:
-        run = CopilotRun.from_settings(
+        run = CopilotRun.for_task(
             settings,
-            plugins=task.plugins,
-            project_model=task.model,
+            task,
             **options,
             prompt=prompt,
             workdir=repo,

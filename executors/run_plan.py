@@ -29,10 +29,9 @@ async def run_plan(
         previous_plan=task.previous_plan,
         feedback=task.feedback,
     )
-    run = CopilotRun.from_settings(
+    run = CopilotRun.for_task(
         settings,
-        plugins=task.plugins,
-        project_model=task.model,
+        task,
         prompt=prompt,
         workdir=repo,
         kind="plan",

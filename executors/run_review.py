@@ -29,10 +29,9 @@ async def run_review(
         if isinstance(prepared, AgentResult):
             return prepared
         prompt, scope, options = prepared
-        run = CopilotRun.from_settings(
+        run = CopilotRun.for_task(
             settings,
-            plugins=task.plugins,
-            project_model=task.model,
+            task,
             **options,
             prompt=prompt,
             workdir=repo,

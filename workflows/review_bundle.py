@@ -17,13 +17,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.review import ReviewActivities
     from contracts.coverage import ReviewBundleInput
     from contracts.models import ReviewPrep, ReviewRunInput, ReviewRunResult
-    from contracts.temporal import agent_task_queue
     from workflows.agent_slots import AgentSlotHolder
     from workflows.inputs import start_input
-    from workflows.review_mr import AGENT_HEARTBEAT, AGENT_RETRY, AGENT_RUN, _short_reason
+    from workflows.review_mr import _short_reason, run_reviewer
 
 BUNDLE_FAILED = "ReviewBundleFailed"
 
@@ -59,14 +57,7 @@ class ReviewBundle(AgentSlotHolder):
         try:
             async with self.agent_slot(data.project_id, data.fork_author) as lease:
                 self._step = f"reviewing {len(data.task.files)} file(s)"
-                run: ReviewRunResult = await workflow.execute_activity_method(
-                    ReviewActivities.run_review,
-                    args=[run_input, prep],
-                    task_queue=agent_task_queue(workflow.info().task_queue),
-                    start_to_close_timeout=AGENT_RUN,
-                    heartbeat_timeout=AGENT_HEARTBEAT,
-                    retry_policy=AGENT_RETRY,
-                )
+                run = await run_reviewer(run_input, prep)
                 lease.tokens = run.tokens_used
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):

@@ -274,14 +274,7 @@ class ReviewMR(AgentSlotHolder):
         self._step("waiting for an agent slot of the project")
         async with self.agent_slot(data.project_id, fork_author) as lease:
             self._step("running the reviewer")
-            run: ReviewRunResult = await workflow.execute_activity_method(
-                ReviewActivities.run_review,
-                args=[run_input, prep],
-                task_queue=agent_task_queue(workflow.info().task_queue),
-                start_to_close_timeout=AGENT_RUN,
-                heartbeat_timeout=AGENT_HEARTBEAT,
-                retry_policy=AGENT_RETRY,
-            )
+            run = await run_reviewer(run_input, prep)
             lease.tokens = run.tokens_used
         if run.superseded:
             return ReviewMRResult(status="superseded", reason="the merge request moved on", head_sha=head)
@@ -338,14 +331,7 @@ class ReviewMR(AgentSlotHolder):
             await slot.granted()
             self._step("running the reviewer")
             slot.used = True
-            run: ReviewRunResult = await workflow.execute_activity_method(
-                ReviewActivities.run_review,
-                args=[run_input, prep],
-                task_queue=agent_task_queue(workflow.info().task_queue),
-                start_to_close_timeout=AGENT_RUN,
-                heartbeat_timeout=AGENT_HEARTBEAT,
-                retry_policy=AGENT_RETRY,
-            )
+            run = await run_reviewer(run_input, prep)
             slot.tokens = run.tokens_used
         except (Exception, asyncio.CancelledError) as exc:
             ending = isinstance(exc, asyncio.CancelledError)
@@ -542,6 +528,19 @@ class ReviewMR(AgentSlotHolder):
     def _done(self, result: ReviewMRResult) -> ReviewMRResult:
         self._step(result.status)
         return result
+
+
+def run_reviewer(run_input: ReviewRunInput, prep: ReviewPrep) -> Coroutine[Any, Any, ReviewRunResult]:
+    """The agent's review run (one whole review, or one bundle of it) on the agent task queue, with
+    its timeouts and retries: the one call of `run_review` for ReviewMR and ReviewBundle."""
+    return workflow.execute_activity_method(
+        ReviewActivities.run_review,
+        args=[run_input, prep],
+        task_queue=agent_task_queue(workflow.info().task_queue),
+        start_to_close_timeout=AGENT_RUN,
+        heartbeat_timeout=AGENT_HEARTBEAT,
+        retry_policy=AGENT_RETRY,
+    )
 
 
 async def _give_back(slot: EarlySlot | None, *, ending: bool = False) -> None:
