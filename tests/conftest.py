@@ -29,6 +29,9 @@ markers.use_keys([markers.derive_key("tests")])
 # machine the timing-sensitive tests (the 503-within-2-s answer, the Kubernetes executor's cancel and
 # forged-frame tests) then failed in a fresh-clone run with nothing else running (4 workers: 15 min,
 # 3 timing failures); one per core is the safer default until those tests wait on events, not clocks.
+# (2026-12-02, fresh clones on an idle 2-core machine: 2 workers 7 m 10 s, 3 workers 5 m 50 s and
+# 4 workers 5 m 55 s, all green once the Kubernetes watcher attack stopped reaching other tests' pods;
+# CI machines have been up to 1.8x slower, so the default stays at one per core. `-n 3` is safe here.)
 WORKERS_PER_CPU = 1
 MAX_WORKERS = 8
 
