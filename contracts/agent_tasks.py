@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.ledger import Learning
-from contracts.project_map import MAX_PLUGINS, model_name, plugin_name
+from contracts.project_map import MAX_PLUGINS, ModelName, plugin_name
 from contracts.reports import Report
 
 MAX_TEXT = 20_000
@@ -37,7 +37,7 @@ def tokens_used(usage: TokenUsage | None) -> int:
 # COPILOT_PLUGIN_ROOT (executors/plugins.py), so a task can name a plugin but never a path.
 PluginNames = Annotated[list[Annotated[str, AfterValidator(plugin_name)]], Field(max_length=MAX_PLUGINS)]
 # The project's model (project map `model`); None: COPILOT_MODEL of the executor.
-ProjectModel = Annotated[str | None, AfterValidator(model_name)]
+ProjectModel = ModelName
 
 
 class PriorThread(_Model):

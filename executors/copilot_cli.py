@@ -47,7 +47,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 import contracts
-from contracts.agent_tasks import DiscussionTask, ImplementTask, PlanTask, ReviewTask, TokenUsage
+from contracts.agent_tasks import AgentTask, TokenUsage
 from contracts.settings import Settings
 from executors import report_tool
 from executors.plugins import project_plugin_dirs
@@ -172,7 +172,7 @@ class CopilotRun:
     def for_task(
         cls,
         settings: Settings,
-        task: ReviewTask | DiscussionTask | ImplementTask | PlanTask,
+        task: AgentTask,
         *,
         sandbox: Sandbox,
         traceparent: str | None,

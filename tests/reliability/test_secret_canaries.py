@@ -38,6 +38,9 @@ CANARIES = {
     "COPILOT_PROVIDER_API_KEY": "sk-CANARYprovider" + uuid.uuid4().hex[:12],
     "JIRA_API_TOKEN": "CANARYjira" + uuid.uuid4().hex[:12],
     "MARKER_KEY": "CANARYmarker" + uuid.uuid4().hex[:12],
+    # A second GitLab credential (GITLAB_TOKEN__TEAM_B, its own user): no project of these flows uses
+    # it, but it is in the worker's environment and settings, which the agent's peek and the logs see.
+    "GITLAB_TOKEN__TEAM_B": "glpat-CANARYteamb" + uuid.uuid4().hex[:12],
 }
 
 
@@ -108,6 +111,7 @@ async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_cl
     ):
         gitlab.add_user(AGENT, token=CANARIES["GITLAB_TOKEN"])
         gitlab.add_user(DEVELOPER)
+        gitlab.add_user("team-b-bot", token=CANARIES["GITLAB_TOKEN__TEAM_B"])
         gitlab.store._ids["note"] = uuid.uuid4().int % 10**12 * 1000  # note IDs unique on the shared server
         files = {
             "app/calc.py": "def add(a, b):\n    return a + b\n",
@@ -125,6 +129,7 @@ async def test_no_canary_escapes_any_flow(tmp_path, temporal_server, temporal_cl
             temporal_task_queue=task_queue,
             gitlab_url=gitlab.url,
             gitlab_token=CANARIES["GITLAB_TOKEN"],
+            gitlab_tokens={"team_b": CANARIES["GITLAB_TOKEN__TEAM_B"]},
             gitlab_webhook_secret=CANARIES["GITLAB_WEBHOOK_SECRET"],
             marker_key=CANARIES["MARKER_KEY"],
             github_token=CANARIES["GITHUB_TOKEN"],
